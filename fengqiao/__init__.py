@@ -1,0 +1,1 @@
+"""Fengqiao Hub (枫桥): the thin core — CLI, settings, logging."""
