@@ -209,7 +209,7 @@ class Catalogue:
         return len(self.events)
 
     def workflows(self) -> list[str]:
-        return sorted({e.workflow for e in self.events.values() if e.workflow != "*"})
+        return sorted({e.workflow for e in self.events.values()} - {"*", "hub"})
 
     @classmethod
     def from_dir(cls, root: Path = AVRO_DIR) -> Catalogue:
