@@ -50,25 +50,36 @@ def parse(codec: Codec, text: str | bytes | dict[str, Any]) -> Accepted:
     try:
         ce = _FORMAT.read(None, json.dumps(obj))
     except CloudEventValidationError as e:
-        raise Refused([FieldError(attr, "; ".join(str(x) for x in errs)) for attr, errs in e.errors.items()]) from e
+        raise Refused(
+            [FieldError(attr, "; ".join(str(x) for x in errs)) for attr, errs in e.errors.items()]
+        ) from e
     except (BaseCloudEventException, ValueError, TypeError) as e:
         raise Refused([FieldError("", f"not a CloudEvent: {e}")]) from e
     etype = ce.get_type()
     if etype not in codec.catalogue:
-        raise Refused([FieldError("type", f"unknown event type {etype!r}; see docs/events.md for the catalogue")])
+        raise Refused(
+            [FieldError("type", f"unknown event type {etype!r}; see docs/events.md for the catalogue")]
+        )
     data = ce.get_data()
     if not isinstance(data, dict):
         raise Refused([FieldError("data", "data must be a JSON object holding the event's fields")])
     try:
         record = codec.from_json(etype, data)
     except ValidationFailed as e:
-        raise Refused([FieldError(f"data.{fe.path}" if fe.path else "data", fe.reason) for fe in e.errors]) from e
+        raise Refused(
+            [FieldError(f"data.{fe.path}" if fe.path else "data", fe.reason) for fe in e.errors]
+        ) from e
     subject = ce.get_subject() or record["case_id"]
     if subject != record["case_id"]:
-        raise Refused([FieldError("subject", f"subject {subject!r} differs from data.case_id {record['case_id']!r}")])
+        raise Refused(
+            [FieldError("subject", f"subject {subject!r} differs from data.case_id {record['case_id']!r}")]
+        )
     t = ce.get_time()
     env = Envelope(
-        id=ce.get_id(), source=ce.get_source(), type=codec.catalogue[etype].name, subject=subject,
+        id=ce.get_id(),
+        source=ce.get_source(),
+        type=codec.catalogue[etype].name,
+        subject=subject,
         time=(t if t and t.tzinfo else (t.replace(tzinfo=UTC) if t else datetime.now(UTC))).astimezone(UTC),
         **{ext: _str(ce.get_extension(ext)) for ext in EXTENSIONS},
     )

@@ -18,8 +18,12 @@ from fengqiao.streams import topics as hub_topics
 
 def describe(codec: Codec, msg: Any) -> dict[str, Any]:
     """A consumed record as JSON: topic position, envelope, data — or why it does not decode."""
-    rec: dict[str, Any] = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
-                           "key": (msg.key or b"").decode("utf-8", "replace")}
+    rec: dict[str, Any] = {
+        "topic": msg.topic,
+        "partition": msg.partition,
+        "offset": msg.offset,
+        "key": (msg.key or b"").decode("utf-8", "replace"),
+    }
     try:
         rec["envelope"] = Envelope.from_headers(msg.headers or []).to_json()
     except EnvelopeError as e:
@@ -35,16 +39,27 @@ def describe(codec: Codec, msg: Any) -> dict[str, Any]:
 
 
 async def tail_events(
-    settings: Settings, topics: list[str] | None, show: Callable[[dict[str, Any]], None],
-    *, from_beginning: bool = False, limit: int | None = None,
+    settings: Settings,
+    topics: list[str] | None,
+    show: Callable[[dict[str, Any]], None],
+    *,
+    from_beginning: bool = False,
+    limit: int | None = None,
 ) -> int:
     ep, codec = await connect(settings)
     names = topics or [hub_topics.workflow_topic(w) for w in codec.catalogue.workflows()] + [
-        hub_topics.CASE_UPDATES, hub_topics.DEAD_LETTERS]
+        hub_topics.CASE_UPDATES,
+        hub_topics.DEAD_LETTERS,
+    ]
     consumer = AIOKafkaConsumer(
-        *names, bootstrap_servers=ep.bootstrap, group_id=f"fengqiao-tail-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
-        fetch_max_wait_ms=50, session_timeout_ms=6000, heartbeat_interval_ms=500,
+        *names,
+        bootstrap_servers=ep.bootstrap,
+        group_id=f"fengqiao-tail-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
     )
     await consumer.start()
     n = 0

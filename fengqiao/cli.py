@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,20 +18,36 @@ from rich.table import Table
 from fengqiao import logs
 from fengqiao.settings import Settings
 
-app = typer.Typer(name="fengqiao", help="Fengqiao Hub 枫桥枢纽: cross-agency handoffs on an event log.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    name="fengqiao",
+    help="Fengqiao Hub 枫桥枢纽: cross-agency handoffs on an event log.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 schemas_app = typer.Typer(help="The Avro event catalogue: docs and compatibility.", no_args_is_help=True)
 case_app = typer.Typer(help="Cases 案件.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(case_app, name="case")
 
-out = Console()
-err = Console(stderr=True)
+# Wide enough for Chinese tables when piped (rich falls back to 80 columns off a terminal).
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
-BrokerOpt = Annotated[str | None, typer.Option("--broker", help="kafka://host:port[,host:port]; default: embedded",
-                                                 envvar="FENGQIAO_BROKER", show_default=False)]
-RegistryOpt = Annotated[str | None, typer.Option("--registry", help="external schema registry URL",
-                                                   envvar="FENGQIAO_REGISTRY", show_default=False)]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        help="kafka://host:port[,host:port]; default: embedded",
+        envvar="FENGQIAO_BROKER",
+        show_default=False,
+    ),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry", help="external schema registry URL", envvar="FENGQIAO_REGISTRY", show_default=False
+    ),
+]
 
 
 def settings(broker: str | None = None, registry: str | None = None, **kw: Any) -> Settings:
@@ -56,7 +74,8 @@ def _run(coro: Any) -> Any:
 
 @app.command()
 def up(
-    broker: BrokerOpt = None, registry: RegistryOpt = None,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
     partitions: Annotated[int | None, typer.Option(help="partitions per workflow topic")] = None,
 ) -> None:
@@ -74,15 +93,15 @@ def up(
             hub = await Hub(s, workers=workers).__aenter__()
         try:
             ep = hub.endpoints
-            err.print(f"[green]枢纽已启动 hub is up[/]  broker [bold]{ep.bootstrap}[/]"
-                      f"{' (embedded, memory-only)' if s.embedded else ''}  registry [bold]{ep.registry}[/]  "
-                      f"workers {', '.join(ep.workers)}\nCtrl-C 停止 to stop.")
+            err.print(
+                f"[green]枢纽已启动 hub is up[/]  broker [bold]{ep.bootstrap}[/]"
+                f"{' (embedded, memory-only)' if s.embedded else ''}  registry [bold]{ep.registry}[/]  "
+                f"workers {', '.join(ep.workers)}\nCtrl-C 停止 to stop."
+            )
             while not stop.is_set():
                 hub.check_workers()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                except TimeoutError:
-                    pass
         finally:
             with err.status("stopping 正在停止…"):
                 await hub.__aexit__(None, None, None)
@@ -93,7 +112,8 @@ def up(
 
 @app.command()
 def worker(
-    broker: BrokerOpt = None, registry: RegistryOpt = None,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
     web_port: Annotated[int, typer.Option(help="port of the worker's web endpoints")] = 6066,
 ) -> None:
     """Run one worker against a running broker and registry (to scale out on a real cluster)."""
@@ -116,7 +136,7 @@ def demo(
     """Embedded everything: publish a scripted scenario, show progress, print the cases and their handoffs."""
     from fengqiao.demo import run_demo
 
-    s = settings(data_dir=data_dir)
+    s = settings(data_dir=data_dir, log_level=os.environ.get("FENGQIAO_LOG_LEVEL", "WARNING"))
     if not s.embedded:
         raise fail("the demo runs on the embedded broker; unset FENGQIAO_BROKER")
     ok = _run(run_demo(s, out, cases_per_workflow=cases))
@@ -126,7 +146,8 @@ def demo(
 @app.command()
 def publish(
     file: Annotated[str, typer.Argument(help="CloudEvents JSON, one per line; - for standard input")],
-    broker: BrokerOpt = None, registry: RegistryOpt = None,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
 ) -> None:
     """Validate and publish events; refuse each bad line with its number, field and reason."""
     from fengqiao.connectors.publish import publish_lines
@@ -137,8 +158,14 @@ def publish(
     except OSError as e:
         raise fail(f"cannot read {file}: {e.strerror}") from None
     with stream:
-        report = _run(publish_lines(s, stream, on_accept=lambda n, p: out.print(p.event_id),
-                                    on_refuse=lambda n, errs: [err.print(f"[red]line {n}[/]: {e}") for e in errs]))
+        report = _run(
+            publish_lines(
+                s,
+                stream,
+                on_accept=lambda n, p: out.print(p.event_id),
+                on_refuse=lambda n, errs: [err.print(f"[red]line {n}[/]: {e}") for e in errs],
+            )
+        )
     err.print(f"{report.accepted} accepted 已接收, {report.refused} refused 已拒收")
     raise typer.Exit(0 if report.refused == 0 else 1)
 
@@ -146,8 +173,11 @@ def publish(
 @app.command()
 def tail(
     topics: Annotated[list[str] | None, typer.Argument(help="topics; default: every hub topic")] = None,
-    broker: BrokerOpt = None, registry: RegistryOpt = None,
-    from_beginning: Annotated[bool, typer.Option("--from-beginning", help="start at the oldest record")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="start at the oldest record")
+    ] = False,
     limit: Annotated[int | None, typer.Option(help="stop after N records")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
@@ -159,22 +189,25 @@ def tail(
     def show(rec: dict[str, Any]) -> None:
         if as_json:
             out.print_json(json.dumps(rec, ensure_ascii=False)) if out.is_terminal else print(
-                json.dumps(rec, ensure_ascii=False), flush=True)
+                json.dumps(rec, ensure_ascii=False), flush=True
+            )
         else:
             e = rec["envelope"]
-            out.print(f"[dim]{rec['topic']}/{rec['partition']}@{rec['offset']}[/] [bold]{e.get('type')}[/] "
-                      f"case={e.get('subject')} id={e.get('id')} source={e.get('source')} time={e.get('time')}")
+            out.print(
+                f"[dim]{rec['topic']}/{rec['partition']}@{rec['offset']}[/] [bold]{e.get('type')}[/] "
+                f"case={e.get('subject')} id={e.get('id')} source={e.get('source')} time={e.get('time')}"
+            )
             out.print(rec.get("data") if rec.get("data") is not None else f"[red]{rec.get('error')}[/]")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(tail_events(s, topics or None, show, from_beginning=from_beginning, limit=limit))
-    except KeyboardInterrupt:
-        pass
 
 
 @case_app.command("show")
 def case_show(
-    case_id: str, broker: BrokerOpt = None, registry: RegistryOpt = None,
+    case_id: str,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A case's current state and its events 案件当前状态."""
@@ -200,8 +233,10 @@ def case_show(
     if as_json:
         print(json.dumps(case, ensure_ascii=False, indent=2))
         return
-    out.print(f"[bold]案件 {case['case_id']}[/]  workflow {case['workflow']}  status {case['status']}  "
-              f"version {case['version']}")
+    out.print(
+        f"[bold]案件 {case['case_id']}[/]  workflow {case['workflow']}  status {case['status']}  "
+        f"version {case['version']}"
+    )
     t = Table("#", "时间 time", "事件 event", "来源 source", "id")
     for i, e in enumerate(case["events"], 1):
         t.add_row(str(i), e["time"], e["type"], e["source"], e["id"])

@@ -31,9 +31,15 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         console.print(f"  broker {hub.bootstrap} (embedded, memory-only) · registry {hub.registry_url}")
         events = [parse(hub.codec, e) for e in demo_events(cases_per_workflow)]
         expected = Counter(a.envelope.subject for a in events)
-        updates = AIOKafkaConsumer(topics.CASE_UPDATES, bootstrap_servers=hub.bootstrap,
-                                   group_id=f"demo-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
-                                   fetch_max_wait_ms=20, session_timeout_ms=6000, heartbeat_interval_ms=500)
+        updates = AIOKafkaConsumer(
+            topics.CASE_UPDATES,
+            bootstrap_servers=hub.bootstrap,
+            group_id=f"demo-{uuid.uuid4().hex[:6]}",
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=500,
+        )
         await updates.start()
         try:
             async with Publisher(hub.bootstrap, hub.codec) as pub:
@@ -50,8 +56,10 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         cases = await _fetch_cases(hub.endpoints.workers[0], sorted(expected))
         _summary(console, cases, expected)
         ok = applied == sum(expected.values())
-        console.print(f"[{'green' if ok else 'red'}]{applied}/{sum(expected.values())} events applied 已处理[/]; "
-                      f"garbage record sent to {topics.DEAD_LETTERS} 死信")
+        console.print(
+            f"[{'green' if ok else 'red'}]{applied}/{sum(expected.values())} events applied 已处理[/]; "
+            f"garbage record sent to {topics.DEAD_LETTERS} 死信"
+        )
         return ok
     finally:
         with console.status("正在停止 stopping…"):
@@ -59,8 +67,9 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         console.print("已停止 stopped; no process left behind.")
 
 
-async def _await_applied(consumer: AIOKafkaConsumer, expected: Counter[str], console: Console, hub: Hub,
-                         timeout: float = 120.0) -> int:
+async def _await_applied(
+    consumer: AIOKafkaConsumer, expected: Counter[str], console: Console, hub: Hub, timeout: float = 120.0
+) -> int:
     """Wait on the CaseUpdated feed until every published event was applied (no fixed sleeps)."""
     total = sum(expected.values())
     got: Counter[str] = Counter()
@@ -84,18 +93,33 @@ async def _fetch_cases(worker: str, case_ids: list[str]) -> list[dict[str, Any]]
         out = []
         for cid in case_ids:
             r = await http.get(f"{worker}/cases/{cid}/")
-            out.append(r.json() if r.status_code == 200 else {"case_id": cid, "status": "missing", "events": []})
+            out.append(
+                r.json() if r.status_code == 200 else {"case_id": cid, "status": "missing", "events": []}
+            )
         return out
 
 
 def _summary(console: Console, cases: list[dict[str, Any]], expected: Counter[str]) -> None:
     t = Table(title="案件汇总 Cases")
-    for col in ("案件 case", "流程 workflow", "状态 status", "事件 events", "最近事件 last event", "移交 handoffs"):
+    for col in (
+        "案件 case",
+        "流程 workflow",
+        "状态 status",
+        "事件 events",
+        "最近事件 last event",
+        "移交 handoffs",
+    ):
         t.add_column(col)
     for c in cases:
         last = c["events"][-1]["type"] if c.get("events") else "—"
         handoffs = c.get("handoffs") or []
         h = ", ".join(f"{x.get('step')}: {x.get('state')}" for x in handoffs) or "—"
-        t.add_row(c["case_id"], c.get("workflow", "?"), c.get("status", "?"),
-                  f"{len(c.get('events', []))}/{expected[c['case_id']]}", last, h)
+        t.add_row(
+            c["case_id"],
+            c.get("workflow", "?"),
+            c.get("status", "?"),
+            f"{len(c.get('events', []))}/{expected[c['case_id']]}",
+            last,
+            h,
+        )
     console.print(t)

@@ -32,6 +32,7 @@ from fengqiao.infra.broker import (
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryClient, RegistryStore, serve
+from fengqiao.schemas.registry import stop as stop_registry
 from fengqiao.settings import Settings
 from fengqiao.streams.topics import all_topics
 
@@ -61,10 +62,14 @@ class Endpoints:
                 raise HubError("with --broker, also give --registry (the schema registry URL)")
             return cls(parse_broker_url(settings.broker), registry, (running or {}).get("workers", []))
         if running is None:
-            raise HubError(f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
-                           "or pass --broker kafka://HOST:PORT and --registry URL")
+            raise HubError(
+                f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
+                "or pass --broker kafka://HOST:PORT and --registry URL"
+            )
         if running.get("pid") and not _alive(running["pid"]):
-            raise HubError(f"the hub that wrote {rt} (pid {running['pid']}) is gone: start it with `fengqiao up`")
+            raise HubError(
+                f"the hub that wrote {rt} (pid {running['pid']}) is gone: start it with `fengqiao up`"
+            )
         return cls(running["bootstrap"], settings.registry or running["registry"], running.get("workers", []))
 
 
@@ -136,10 +141,18 @@ class Hub:
         for i in range(self.n_workers):
             self.workers.append(self._spawn_worker(i))
         await self._wait_workers_ready()
-        s.runtime_file.write_text(json.dumps({
-            "pid": os.getpid(), "bootstrap": self.bootstrap, "registry": self.registry_url,
-            "workers": [w.web for w in self.workers], "embedded": s.embedded,
-        }, indent=2))
+        s.runtime_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "bootstrap": self.bootstrap,
+                    "registry": self.registry_url,
+                    "workers": [w.web for w in self.workers],
+                    "embedded": s.embedded,
+                },
+                indent=2,
+            )
+        )
         log.info("hub.ready", bootstrap=self.bootstrap, registry=self.registry_url, workers=len(self.workers))
 
     def _spawn_worker(self, index: int) -> WorkerProcess:
@@ -150,16 +163,38 @@ class Hub:
             out = open(self.worker_log_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 (closed in stop)
         env = {**os.environ, **{f"FENGQIAO_{k.upper()}": str(v) for k, v in self._worker_env().items()}}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fengqiao.streams.worker", "--bootstrap", self.bootstrap,
-             "--registry", self.registry_url, "--web-port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, preexec_fn=_die_with_parent,
+            [
+                sys.executable,
+                "-m",
+                "fengqiao.streams.worker",
+                "--bootstrap",
+                self.bootstrap,
+                "--registry",
+                self.registry_url,
+                "--web-port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            preexec_fn=_die_with_parent,
         )
         return WorkerProcess(proc, f"http://127.0.0.1:{port}", out)
 
     def _worker_env(self) -> dict[str, Any]:
         s = self.settings
-        keys = ("app_id", "partitions", "replication", "session_timeout_s", "heartbeat_s",
-                "rebalance_timeout_s", "fetch_wait_ms", "log_level", "data_dir")
+        keys = (
+            "app_id",
+            "partitions",
+            "replication",
+            "session_timeout_s",
+            "heartbeat_s",
+            "rebalance_timeout_s",
+            "fetch_wait_ms",
+            "log_level",
+            "data_dir",
+        )
         return {k: getattr(s, k) for k in keys}
 
     async def _wait_workers_ready(self, timeout: float = 90.0) -> None:
@@ -168,8 +203,10 @@ class Hub:
             for w in self.workers:
                 while True:
                     if w.proc.poll() is not None:
-                        raise HubError(f"worker exited with code {w.proc.returncode} while starting"
-                                       + (f"; see {self.worker_log_dir}" if self.worker_log_dir else ""))
+                        raise HubError(
+                            f"worker exited with code {w.proc.returncode} while starting"
+                            + (f"; see {self.worker_log_dir}" if self.worker_log_dir else "")
+                        )
                     with contextlib.suppress(httpx.HTTPError):
                         r = await http.get(f"{w.web}/ready/")
                         if r.status_code == 200:
@@ -201,15 +238,11 @@ class Hub:
                 w.log_file.close()
         self.workers = []
         if self._registry_server is not None:
-            self._registry_server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._registry_server.shutdown(), 5)
+            await stop_registry(self._registry_server)
             self._registry_server = None
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-
-
 
 
 async def connect(settings: Settings) -> tuple[Endpoints, Codec]:

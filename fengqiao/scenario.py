@@ -33,18 +33,36 @@ NAMES = ["王建国", "李秀英", "张伟", "刘洋", "陈静", "杨帆", "赵�
 
 # (event type, publishing agency) in the order the agencies send them.
 SCRIPT: dict[str, list[tuple[str, str]]] = {
-    "release": [("ReleaseNoticeIssued", "prison"), ("ReleaseNoticeAcknowledged", "judicial_office"),
-                ("PickupPlanned", "judicial_office"), ("PersonReleased", "prison"),
-                ("PersonReceived", "judicial_office"), ("PersonDelivered", "judicial_office"),
-                ("PersonReported", "judicial_office"), ("HouseholdRegistered", "police_station")],
-    "mediation": [("DisputeReferred", "police_station"), ("MediationSessionHeld", "judicial_office"),
-                  ("MediationAgreementReached", "judicial_office")],
-    "corrections": [("CommunityCorrectionOrdered", "court"), ("CorrectionDocumentsReceived", "judicial_bureau"),
-                    ("CorrectionReported", "judicial_bureau")],
-    "legal_aid": [("LegalAidApplied", "judicial_office"), ("LegalAidGranted", "judicial_bureau"),
-                  ("LawyerAssigned", "judicial_bureau")],
-    "services": [("ServiceRequestReceived", "judicial_office"), ("ServiceRequestAccepted", "service_body"),
-                 ("ServiceRequestCompleted", "service_body")],
+    "release": [
+        ("ReleaseNoticeIssued", "prison"),
+        ("ReleaseNoticeAcknowledged", "judicial_office"),
+        ("PickupPlanned", "judicial_office"),
+        ("PersonReleased", "prison"),
+        ("PersonReceived", "judicial_office"),
+        ("PersonDelivered", "judicial_office"),
+        ("PersonReported", "judicial_office"),
+        ("HouseholdRegistered", "police_station"),
+    ],
+    "mediation": [
+        ("DisputeReferred", "police_station"),
+        ("MediationSessionHeld", "judicial_office"),
+        ("MediationAgreementReached", "judicial_office"),
+    ],
+    "corrections": [
+        ("CommunityCorrectionOrdered", "court"),
+        ("CorrectionDocumentsReceived", "judicial_bureau"),
+        ("CorrectionReported", "judicial_bureau"),
+    ],
+    "legal_aid": [
+        ("LegalAidApplied", "judicial_office"),
+        ("LegalAidGranted", "judicial_bureau"),
+        ("LawyerAssigned", "judicial_bureau"),
+    ],
+    "services": [
+        ("ServiceRequestReceived", "judicial_office"),
+        ("ServiceRequestAccepted", "service_body"),
+        ("ServiceRequestCompleted", "service_body"),
+    ],
 }
 PREFIX = {"release": "XS", "mediation": "TJ", "corrections": "JZ", "legal_aid": "FY", "services": "FW"}
 
@@ -59,15 +77,20 @@ def _hints(person_index: int, publisher: str) -> dict[str, Any]:
         return AGENCIES[publisher]
 
     return {
-        "fengqiao.common.Person": lambda f: {"person_id": f"P-{person_index:04d}", "name": name,
-                                             "id_number": SAMPLE_RIC, "phone": "13800000000"},
+        "fengqiao.common.Person": lambda f: {
+            "person_id": f"P-{person_index:04d}",
+            "name": name,
+            "id_number": SAMPLE_RIC,
+            "phone": "13800000000",
+        },
         "fengqiao.common.AgencyRef": agency,
         "fengqiao.common.Division": lambda f: {"code": VILLAGE, "name": "青山镇东溪村"},
     }
 
 
-def demo_events(cases_per_workflow: int = 2, *, now: datetime | None = None,
-                catalogue: Catalogue | None = None) -> list[dict[str, Any]]:
+def demo_events(
+    cases_per_workflow: int = 2, *, now: datetime | None = None, catalogue: Catalogue | None = None
+) -> list[dict[str, Any]]:
     """The scenario as CloudEvents dicts, in publishing order, with times around ``now``."""
     catalogue = catalogue or load()
     now = now or datetime.now(UTC)
@@ -85,10 +108,17 @@ def demo_events(cases_per_workflow: int = 2, *, now: datetime | None = None,
                     record["expected_release_date"] = (start + timedelta(days=35)).date()
                     record["key_person"] = c % 2 == 0
                 t = start + timedelta(days=i * 5)
-                events.append({
-                    "specversion": "1.0", "id": f"{case_id}-{i + 1:02d}", "source": f"{AGENCIES[publisher]['agency_id']}",
-                    "type": etype, "subject": case_id, "time": t.isoformat(), "jurisdiction": VILLAGE,
-                    "datacontenttype": "application/json", "data": to_json(record),
-                })
+                events.append(
+                    {
+                        "specversion": "1.0",
+                        "id": f"{case_id}-{i + 1:02d}",
+                        "source": f"{AGENCIES[publisher]['agency_id']}",
+                        "type": etype,
+                        "subject": case_id,
+                        "time": t.isoformat(),
+                        "jurisdiction": VILLAGE,
+                        "datacontenttype": "application/json",
+                        "data": to_json(record),
+                    }
+                )
     return events
-

@@ -16,7 +16,8 @@ class Settings(BaseSettings):
         description="kafka://host:port[,host:port] of a real Kafka cluster; unset = the embedded broker",
     )
     registry: str | None = Field(
-        default=None, description="URL of an external Confluent-compatible schema registry; unset = the hub's own"
+        default=None,
+        description="URL of an external Confluent-compatible schema registry; unset = the hub's own",
     )
     data_dir: Path = Field(default=Path(".fengqiao"), description="where the hub keeps its files")
     app_id: str = "fengqiao-hub"
@@ -27,7 +28,9 @@ class Settings(BaseSettings):
     session_timeout_s: float = 2.0
     heartbeat_s: float = 0.3
     rebalance_timeout_s: float = 4.0
-    fetch_wait_ms: int = Field(default=10, description="consumer fetch wait; Faust's built-in 1,500 ms is too slow")
+    fetch_wait_ms: int = Field(
+        default=10, description="consumer fetch wait; Faust's built-in 1,500 ms is too slow"
+    )
     log_level: str = "INFO"
 
     @property

@@ -97,21 +97,28 @@ class EmbeddedBroker:
         listen = f"tcp://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [binary, "broker", "--listener-url", listen, "--advertised-listener-url", listen, "--silent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent, env={**os.environ, "RUST_LOG": "error"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+            env={**os.environ, "RUST_LOG": "error"},
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
-                raise BrokerError(f"embedded broker exited with code {self.proc.returncode}: {err.strip()[-500:]}")
+                raise BrokerError(
+                    f"embedded broker exited with code {self.proc.returncode}: {err.strip()[-500:]}"
+                )
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
                 break
             time.sleep(0.02)
         else:
             self.stop()
-            raise BrokerError(f"embedded broker did not answer on {self.bootstrap} in {self.startup_timeout:.0f}s")
+            raise BrokerError(
+                f"embedded broker did not answer on {self.bootstrap} in {self.startup_timeout:.0f}s"
+            )
         log.info("broker.started", kind="embedded", bootstrap=self.bootstrap, pid=self.proc.pid)
         return self
 
@@ -146,9 +153,15 @@ class TopicSpec:
 
     def new_topic(self) -> NewTopic:
         # Every config is set explicitly: the embedded broker answers DescribeConfigs with nothing otherwise.
-        return NewTopic(self.name, self.partitions, self.replication, topic_configs={
-            "retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy,
-        })
+        return NewTopic(
+            self.name,
+            self.partitions,
+            self.replication,
+            topic_configs={
+                "retention.ms": str(self.retention_ms),
+                "cleanup.policy": self.cleanup_policy,
+            },
+        )
 
 
 async def wait_ready(bootstrap: str, timeout: float = 20.0) -> None:
@@ -179,10 +192,8 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         existing = set(await admin.list_topics())
         todo = [s.new_topic() for s in specs if s.name not in existing]
         if todo:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
                 await admin.create_topics(todo)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it between list and create
         return [t.name for t in todo]
     finally:
         await admin.close()

@@ -101,7 +101,9 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
             if len(schema) == 2:  # ["null", X]: X's own reason is the useful one
                 errors.extend(trial)
                 return None
-        errors.append(FieldError(path, f"expected {_type_name(schema)}, got {json.dumps(value, ensure_ascii=False)}"))
+        errors.append(
+            FieldError(path, f"expected {_type_name(schema)}, got {json.dumps(value, ensure_ascii=False)}")
+        )
         return None
     t = schema["type"] if isinstance(schema, dict) else schema
     if isinstance(schema, dict) and "name" in schema and t in ("record", "enum", "fixed"):
@@ -111,7 +113,9 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
     logical = schema.get("logicalType") if isinstance(schema, dict) else None
 
     def bad(expected: str) -> None:
-        errors.append(FieldError(path, f"expected {expected}, got {json.dumps(value, ensure_ascii=False, default=str)}"))
+        errors.append(
+            FieldError(path, f"expected {expected}, got {json.dumps(value, ensure_ascii=False, default=str)}")
+        )
 
     if t == "record":
         if not isinstance(value, dict):
@@ -120,7 +124,11 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
         out: dict[str, Any] = {}
         known = {f["name"] for f in schema["fields"]}
         for extra in sorted(set(value) - known):
-            errors.append(FieldError(f"{path}.{extra}".lstrip("."), f"unknown field; {schema['name']} has no such field"))
+            errors.append(
+                FieldError(
+                    f"{path}.{extra}".lstrip("."), f"unknown field; {schema['name']} has no such field"
+                )
+            )
         for f in schema["fields"]:
             fp = f"{path}.{f['name']}".lstrip(".")
             if f["name"] in value:
@@ -306,4 +314,3 @@ class Codec:
             return False
         self._writers[schema_id] = (self.catalogue[full], fastavro.parse_schema(writer_json))
         return True
-

@@ -407,8 +407,14 @@ def check_history(
     avro_subdir: str = "schemas/avro",
     rev: str = "HEAD",
     include_worktree: bool = True,
+    level: str = "FULL_TRANSITIVE",
 ) -> list[Problem]:
-    """BACKWARD_TRANSITIVE check of the current catalogue against every earlier version in git.
+    """Compatibility of the current catalogue with every earlier version in git.
+
+    ``BACKWARD_TRANSITIVE``: the new schema reads every earlier one. ``FULL_TRANSITIVE`` (the
+    default) also asks that every earlier schema reads the new one: agencies' consumers upgrade on
+    their own schedule, so removing a field that has no default must fail, as issue 2 asks, while
+    adding a field with a default passes.
 
     "Current" is the working tree (``include_worktree``) or the catalogue at ``rev``. Each event's
     self-contained schema must read every distinct schema it ever had in a commit that touched
@@ -468,6 +474,8 @@ def check_history(
             except SchemaError as e:
                 problems.append(Problem(fullname, short, reason=f"could not compare: {e}", warning=True))
                 continue
+            if level.startswith("FULL"):
+                found += incompatibilities(text, reader, reader_is_newer=False)
             problems.extend(Problem(fullname, short, i.field, i.reason, i.location) for i in found)
     return problems
 

@@ -40,14 +40,26 @@ class Envelope:
     @classmethod
     def new(cls, type: str, subject: str, source: str = HUB_SOURCE, **kw: Any) -> Envelope:
         kw.setdefault("correlationid", subject)
-        return cls(id=str(uuid.uuid4()), source=source, type=type, subject=subject,
-                   time=kw.pop("time", None) or datetime.now(UTC), **kw)
+        return cls(
+            id=str(uuid.uuid4()),
+            source=source,
+            type=type,
+            subject=subject,
+            time=kw.pop("time", None) or datetime.now(UTC),
+            **kw,
+        )
 
     def caused(self, type: str, source: str = HUB_SOURCE, **kw: Any) -> Envelope:
         """An envelope for an event this one caused: same case and correlation id."""
-        return Envelope.new(type, self.subject, source, causationid=self.id,
-                            correlationid=self.correlationid or self.subject,
-                            jurisdiction=kw.pop("jurisdiction", self.jurisdiction), **kw)
+        return Envelope.new(
+            type,
+            self.subject,
+            source,
+            causationid=self.id,
+            correlationid=self.correlationid or self.subject,
+            jurisdiction=kw.pop("jurisdiction", self.jurisdiction),
+            **kw,
+        )
 
     def with_(self, **changes: Any) -> Envelope:
         return replace(self, **changes)
@@ -79,7 +91,9 @@ class Envelope:
                 h[k] = v.decode() if isinstance(v, (bytes, bytearray, memoryview)) else str(v)
             except UnicodeDecodeError as e:
                 raise EnvelopeError(f"header {k!r} is not UTF-8") from e
-        missing = [a for a in ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_specversion") if not h.get(a)]
+        missing = [
+            a for a in ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_specversion") if not h.get(a)
+        ]
         if missing:
             raise EnvelopeError(f"missing CloudEvents header(s): {', '.join(missing)}")
         if h["ce_specversion"] != SPECVERSION:
@@ -89,9 +103,15 @@ class Envelope:
         except ValueError as e:
             raise EnvelopeError(f"ce_time {h['ce_time']!r} is not an RFC 3339 instant") from e
         return cls(
-            id=h["ce_id"], source=h["ce_source"], type=h["ce_type"], subject=h["ce_subject"], time=t,
-            dataschema=h.get("ce_dataschema"), datacontenttype=h.get("content-type", AVRO_CONTENT_TYPE),
-            specversion=h["ce_specversion"], **{ext: h.get(f"ce_{ext}") for ext in EXTENSIONS},
+            id=h["ce_id"],
+            source=h["ce_source"],
+            type=h["ce_type"],
+            subject=h["ce_subject"],
+            time=t,
+            dataschema=h.get("ce_dataschema"),
+            datacontenttype=h.get("content-type", AVRO_CONTENT_TYPE),
+            specversion=h["ce_specversion"],
+            **{ext: h.get(f"ce_{ext}") for ext in EXTENSIONS},
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -22,7 +22,9 @@ def frame(schema_id: int, body: bytes) -> bytes:
 def unframe(data: bytes) -> tuple[int, memoryview]:
     """Split a framed value into (schema id, body); refuse anything else with a reason."""
     if data is None or len(data) < _HEADER.size:
-        raise FramingError(f"value is {0 if data is None else len(data)} bytes; a framed Avro value has at least 5")
+        raise FramingError(
+            f"value is {0 if data is None else len(data)} bytes; a framed Avro value has at least 5"
+        )
     magic, schema_id = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise FramingError(f"first byte is {magic:#04x}, not the Confluent magic byte 0x00")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 # A valid resident ID number (check digit correct), used wherever a schema asks for one.
@@ -13,8 +13,14 @@ SAMPLE_RIC = "11010519491231002X"
 Hints = dict[str, Callable[[str], Any]]  # named type's full name -> value for a field of that name
 
 
-def sample(schema: Any, named: dict[str, Any] | None = None, *, field: str = "", seed: int = 0,
-           hints: Hints | None = None) -> Any:
+def sample(
+    schema: Any,
+    named: dict[str, Any] | None = None,
+    *,
+    field: str = "",
+    seed: int = 0,
+    hints: Hints | None = None,
+) -> Any:
     """A value of ``schema``; optional fields take their non-null branch, so every field is exercised.
 
     ``hints`` supply realistic values for named types (a person, an agency) by field name.
@@ -58,9 +64,17 @@ def sample(schema: Any, named: dict[str, Any] | None = None, *, field: str = "",
         return date(2026, 12, 1)
     if logical in ("timestamp-millis", "timestamp-micros"):
         return datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
-    return {"int": 1 + seed, "long": 1 + seed, "float": 1.5, "double": 1.5, "boolean": True, "null": None,
-            "string": f"{field or 'text'}-{seed}", "bytes": b"\x00\x01", "fixed": b"\x00" * schema.get("size", 1)
-            if isinstance(schema, dict) else b""}[t]
+    return {
+        "int": 1 + seed,
+        "long": 1 + seed,
+        "float": 1.5,
+        "double": 1.5,
+        "boolean": True,
+        "null": None,
+        "string": f"{field or 'text'}-{seed}",
+        "bytes": b"\x00\x01",
+        "fixed": b"\x00" * schema.get("size", 1) if isinstance(schema, dict) else b"",
+    }[t]
 
 
 def sample_event(event: Any, case_id: str, seed: int = 0, hints: Hints | None = None) -> dict[str, Any]:

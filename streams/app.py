@@ -87,8 +87,7 @@ def create_app(
         producer_linger_ms=1,
         table_cleanup_interval=3600.0,
     )
-    case_table = app.Table("cases", default=None, key_serializer="raw", value_serializer="json",
-                           partitions=settings.partitions)
+    case_table = app.Table("cases", key_type=bytes, partitions=settings.partitions)
     updates = app.topic(topics.CASE_UPDATES, key_serializer="raw", value_serializer="raw")
     dead = app.topic(topics.DEAD_LETTERS, key_serializer="raw", value_serializer="raw")
 
@@ -96,15 +95,27 @@ def create_app(
         msg = event.message
         headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
         record = {
-            "case_id": case_id, "reason": reason, "error_kind": kind,
-            "source_topic": msg.topic, "source_partition": msg.partition, "source_offset": msg.offset,
-            "original_key": msg.key, "original_value": msg.value,
-            "original_headers": {k: bytes(v) for k, v in headers}, "failed_at": clock(),
+            "case_id": case_id,
+            "reason": reason,
+            "error_kind": kind,
+            "source_topic": msg.topic,
+            "source_partition": msg.partition,
+            "source_offset": msg.offset,
+            "original_key": msg.key,
+            "original_value": msg.value,
+            "original_headers": {k: bytes(v) for k, v in headers},
+            "failed_at": clock(),
         }
         env = Envelope.new("DeadLetter", case_id or "-", dataschema=codec.dataschema("DeadLetter"))
         await dead.send(key=msg.key, value=codec.encode("DeadLetter", record), headers=env.to_headers())
-        log.warning("event.dead_lettered", kind=kind, reason=reason, topic=msg.topic,
-                    partition=msg.partition, offset=msg.offset)
+        log.warning(
+            "event.dead_lettered",
+            kind=kind,
+            reason=reason,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+        )
 
     async def handle(event: faust.types.EventT, workflow: str) -> None:
         msg = event.message
@@ -125,24 +136,31 @@ def create_app(
             raise _Rejected("invalid", f"ce_type is {env.type!r} but the value is a {ev.name}")
         key = (msg.key or b"").decode("utf-8", "replace")
         if not (env.subject == key == record["case_id"]):
-            raise _Rejected("invalid", f"case id disagrees: key {key!r}, ce_subject {env.subject!r}, "
-                                       f"case_id {record['case_id']!r}")
+            raise _Rejected(
+                "invalid",
+                f"case id disagrees: key {key!r}, ce_subject {env.subject!r}, case_id {record['case_id']!r}",
+            )
         if ev.workflow not in (workflow, "*"):
             raise _Rejected("invalid", f"{ev.name} belongs on {topics.topic_for(ev)}, not {msg.topic}")
         with logs.bound(event_id=env.id, correlation_id=env.correlationid, case_id=env.subject):
-            outcome = cases.apply(case_table[msg.key], env, workflow, clock())
+            outcome = cases.apply(case_table.get(msg.key), env, workflow, clock())
             if outcome.duplicate:
                 log.info("event.duplicate", type=env.type)
                 return
             case_table[msg.key] = outcome.case
             upd_env = env.caused("CaseUpdated", dataschema=codec.dataschema("CaseUpdated"))
             update = {
-                "case_id": env.subject, "workflow": workflow, "version": outcome.case["version"],
-                "event_id": env.id, "event_type": env.type, "status": outcome.case["status"],
+                "case_id": env.subject,
+                "workflow": workflow,
+                "version": outcome.case["version"],
+                "event_id": env.id,
+                "event_type": env.type,
+                "status": outcome.case["status"],
                 "applied_at": clock(),
             }
-            await updates.send(key=msg.key, value=codec.encode("CaseUpdated", update),
-                               headers=upd_env.to_headers())
+            await updates.send(
+                key=msg.key, value=codec.encode("CaseUpdated", update), headers=upd_env.to_headers()
+            )
             log.debug("event.applied", type=env.type, version=outcome.case["version"])
 
     def make_agent(workflow: str) -> None:
@@ -153,7 +171,9 @@ def create_app(
                 try:
                     await handle(event, workflow)
                 except _Rejected as r:
-                    await dead_letter(event, r.kind, r.reason, (event.message.key or b"").decode("utf-8", "replace"))
+                    await dead_letter(
+                        event, r.kind, r.reason, (event.message.key or b"").decode("utf-8", "replace")
+                    )
                 except Exception as e:  # a bug must not stop the partition: park the record, go on
                     log.exception("handler.failed", topic=event.message.topic, offset=event.message.offset)
                     await dead_letter(event, "handler_failed", f"{type(e).__name__}: {e}")

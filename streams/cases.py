@@ -26,8 +26,15 @@ class Outcome:
 
 
 def new_case(case_id: str, workflow: str) -> Case:
-    return {"case_id": case_id, "workflow": workflow, "status": "open", "version": 0,
-            "opened_at": None, "updated_at": None, "events": []}
+    return {
+        "case_id": case_id,
+        "workflow": workflow,
+        "status": "open",
+        "version": 0,
+        "opened_at": None,
+        "updated_at": None,
+        "events": [],
+    }
 
 
 def apply(case: Case | None, env: Envelope, workflow: str, applied_at: datetime) -> Outcome:
@@ -35,10 +42,16 @@ def apply(case: Case | None, env: Envelope, workflow: str, applied_at: datetime)
     case = dict(case) if case else new_case(env.subject, workflow)
     if any(e["id"] == env.id for e in case["events"]):
         return Outcome(case, duplicate=True)
-    case["events"] = [*case["events"], {
-        "id": env.id, "type": env.type, "source": env.source, "time": format_time(env.time),
-        "recorded_at": format_time(applied_at),
-    }]
+    case["events"] = [
+        *case["events"],
+        {
+            "id": env.id,
+            "type": env.type,
+            "source": env.source,
+            "time": format_time(env.time),
+            "recorded_at": format_time(applied_at),
+        },
+    ]
     case["version"] += 1
     case["opened_at"] = case["opened_at"] or format_time(env.time)
     case["updated_at"] = format_time(env.time)

@@ -7,7 +7,6 @@ and they split the partitions of every workflow topic between them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
@@ -26,7 +25,7 @@ def build_codec(registry_url: str) -> Codec:
     """Register (or look up) every catalogue schema before the first record is read."""
     client = RegistryClient(registry_url)
     catalogue = load()
-    ids = asyncio.run(client.register_catalogue(catalogue))
+    ids = client.register_catalogue_sync(catalogue)
     return Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=registry_url)
 
 

@@ -10,12 +10,20 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 
-async def collect(bootstrap: str, topic: str, match: Callable[[Any], bool], want: int = 1,
-                  timeout: float = 60.0) -> list[Any]:
+async def collect(
+    bootstrap: str, topic: str, match: Callable[[Any], bool], want: int = 1, timeout: float = 60.0
+) -> list[Any]:
     """Read ``topic`` from the start until ``want`` records match (or the timeout passes)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20,
-                                session_timeout_ms=6000, heartbeat_interval_ms=500)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
     await consumer.start()
     found: list[Any] = []
     try:

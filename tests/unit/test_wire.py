@@ -33,8 +33,14 @@ def test_unframe_refuses_what_is_not_framed(data: bytes, reason: str) -> None:
 
 
 def test_envelope_round_trips_through_kafka_headers() -> None:
-    env = Envelope.new("ReleaseNoticeIssued", "XS-1", source="zj-prison-2", jurisdiction="339901001001",
-                       policyversion="2026.1", dataschema="http://r/schemas/ids/3")
+    env = Envelope.new(
+        "ReleaseNoticeIssued",
+        "XS-1",
+        source="zj-prison-2",
+        jurisdiction="339901001001",
+        policyversion="2026.1",
+        dataschema="http://r/schemas/ids/3",
+    )
     headers = dict(env.to_headers())
     assert headers["ce_subject"] == b"XS-1" and headers["ce_specversion"] == b"1.0"
     assert headers["content-type"] == b"application/avro"
