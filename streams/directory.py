@@ -268,7 +268,8 @@ def load_demo() -> Directory:
 # -- parsing ---------------------------------------------------------------------------------------
 def _read_yaml(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[Any, Any]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as e:
         raise DirectoryError(f"{path}: not valid YAML: {e}") from e
     if isinstance(data, list):
