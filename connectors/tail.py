@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from fengqiao.hub import connect
+from fengqiao.infra.broker import open_reader
 from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import Envelope, EnvelopeError
 from fengqiao.settings import Settings
@@ -51,17 +49,7 @@ async def tail_events(
         hub_topics.CASE_UPDATES,
         hub_topics.DEAD_LETTERS,
     ]
-    consumer = AIOKafkaConsumer(
-        *names,
-        bootstrap_servers=ep.bootstrap,
-        group_id=f"fengqiao-tail-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-    )
-    await consumer.start()
+    consumer = await open_reader(ep.bootstrap, names, from_beginning=from_beginning, fetch_wait_ms=50)
     n = 0
     try:
         async for msg in consumer:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fengqiao.hub import Hub
-from fengqiao.infra.broker import TopicSpec, ensure_topics
+from fengqiao.infra.broker import TopicSpec, ensure_topics, open_reader
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
 from fengqiao.schemas.samples import sample_event
@@ -69,22 +69,14 @@ async def _measure(
     timeout: float,
 ) -> dict:
     """Send ``work`` and time until every event id shows up on ``watch`` (``id_of`` reads it back)."""
-    consumer = AIOKafkaConsumer(
-        watch,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="latest",
-        group_id=f"bench-{uuid.uuid4().hex[:6]}",
-        fetch_max_wait_ms=settings.fetch_wait_ms,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
+    consumer = await open_reader(
+        bootstrap, [watch], from_beginning=False, fetch_wait_ms=settings.fetch_wait_ms
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
-    await consumer.start()
     await producer.start()
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     try:
-        await _wait_assigned(consumer)
         t0 = time.perf_counter()
         async with asyncio.TaskGroup() as tg:  # read while sending, so latency is per event
             tg.create_task(_consume_until(consumer, {e.id for _, e, _ in work}, id_of, seen, timeout))
@@ -120,17 +112,6 @@ async def _hub(hub: Hub, work: list[tuple[str, Envelope, bytes]], settings: Sett
         return dict(m.headers).get("ce_causationid", b"").decode()
 
     return await _measure(hub.bootstrap, work, topics.CASE_UPDATES, id_of, settings, 600)
-
-
-async def _wait_assigned(consumer: AIOKafkaConsumer) -> None:
-    for _ in range(300):
-        if consumer.assignment():
-            # With auto_offset_reset=latest the position must be fixed before the first send.
-            for tp in consumer.assignment():
-                await consumer.position(tp)
-            return
-        await consumer.getmany(timeout_ms=100)
-    raise RuntimeError("bench consumer got no partitions")
 
 
 def _figures(sent: dict[str, float], seen: dict[str, float], elapsed: float) -> dict:

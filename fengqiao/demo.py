@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.hub import Hub
+from fengqiao.infra.broker import open_reader
 from fengqiao.scenario import demo_events
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
@@ -31,16 +31,7 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         console.print(f"  broker {hub.bootstrap} (embedded, memory-only) · registry {hub.registry_url}")
         events = [parse(hub.codec, e) for e in demo_events(cases_per_workflow)]
         expected = Counter(a.envelope.subject for a in events)
-        updates = AIOKafkaConsumer(
-            topics.CASE_UPDATES,
-            bootstrap_servers=hub.bootstrap,
-            group_id=f"demo-{uuid.uuid4().hex[:6]}",
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=500,
-        )
-        await updates.start()
+        updates = await open_reader(hub.bootstrap, [topics.CASE_UPDATES])
         try:
             async with Publisher(hub.bootstrap, hub.codec) as pub:
                 with Progress(console=console, transient=True) as bar:

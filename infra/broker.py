@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -197,3 +198,35 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
         return [t.name for t in todo]
     finally:
         await admin.close()
+
+
+async def open_reader(
+    bootstrap: str, topics: Iterable[str], *, from_beginning: bool = True, fetch_wait_ms: int = 20
+) -> AIOKafkaConsumer:
+    """A started consumer on every partition of ``topics``, without a consumer group.
+
+    Readers that only watch (tail, demo, bench, tests) need no group: assigning the partitions
+    directly skips the join, which takes about half the session timeout on the embedded broker.
+    Seeking to the end uses the broker's end offsets, which Tansu may report too low; callers
+    filter what they read, so a few older records are harmless.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms
+    )
+    await consumer.start()
+    try:
+        wanted = list(topics)
+        await consumer._client.force_metadata_update()
+        parts = [TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())]
+        missing = [t for t in wanted if not consumer.partitions_for_topic(t)]
+        if missing:
+            raise BrokerError(f"no such topic(s) on {bootstrap}: {', '.join(missing)}")
+        consumer.assign(parts)
+        await (consumer.seek_to_beginning() if from_beginning else consumer.seek_to_end())
+        if not from_beginning:
+            for tp in parts:  # resolve the lazy seek now, before the caller produces anything
+                await consumer.position(tp)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer

@@ -300,12 +300,21 @@ class Codec:
         return schema_id in self._writers
 
     async def ensure(self, schema_id: int) -> bool:
-        """Fetch a writer schema we have not seen (another version of a catalogue event)."""
+        """Fetch a writer schema we have not seen (another version of a catalogue event).
+
+        False when the registry has no such id or it is not an event of this catalogue; any other
+        registry failure propagates, so an outage is never mistaken for a bad record.
+        """
         if schema_id in self._writers:
             return True
         if self._fetch is None:
             return False
-        text = await self._fetch(schema_id)
+        try:
+            text = await self._fetch(schema_id)
+        except Exception as e:
+            if getattr(e, "status", None) == 404:
+                return False
+            raise
         writer_json = json.loads(text)
         full = writer_json.get("name", "")
         if "." not in full and writer_json.get("namespace"):

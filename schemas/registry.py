@@ -579,12 +579,13 @@ async def serve(store: RegistryStore, host: str = "127.0.0.1", port: int = 0) ->
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
         raise
     # log_config=None: leave the hub's logging configuration alone
-    config = uvicorn.Config(create_app(store), lifespan="off", log_config=None, access_log=False)
+    config = uvicorn.Config(create_app(store), lifespan="off", log_config=None, access_log=False, http="h11")
     server = RegistryServer(config)
     server.task = asyncio.create_task(server.serve(sockets=[sock]), name="fengqiao-schema-registry")
     ready = asyncio.create_task(server.ready.wait())

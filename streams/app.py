@@ -19,6 +19,7 @@ from fengqiao import logs
 from fengqiao.schemas.codec import Codec, UnknownSchema
 from fengqiao.schemas.envelope import Envelope, EnvelopeError
 from fengqiao.schemas.framing import FramingError, unframe
+from fengqiao.schemas.registry import RegistryError
 from fengqiao.settings import Settings
 
 from . import cases, topics
@@ -79,6 +80,7 @@ def create_app(
         broker_commit_interval=0.5,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
+        stream_recovery_delay=0.0,  # Faust waits 3 s after each rebalance by default
         web_enabled=True,
         web_bind="127.0.0.1",
         web_port=web_port,
@@ -124,14 +126,15 @@ def create_app(
         except EnvelopeError as e:
             raise _Rejected("invalid", str(e)) from e
         try:
-            schema_id_known = await codec.ensure(_schema_id(msg.value))
+            if not await codec.ensure(_schema_id(msg.value)):
+                raise UnknownSchema(_schema_id(msg.value))
             ev, record = codec.decode(msg.value)
         except (FramingError, UnknownSchema) as e:
             raise _Rejected("undecodable", str(e)) from e
+        except RegistryError:
+            raise  # the registry is down: handler_failed, with its message, rather than a false verdict
         except Exception as e:  # fastavro raises many kinds for a truncated or foreign body
             raise _Rejected("undecodable", f"Avro body does not decode: {e}") from e
-        if not schema_id_known:
-            raise _Rejected("undecodable", "schema is not an event of this hub's catalogue")
         if env.type != ev.name:
             raise _Rejected("invalid", f"ce_type is {env.type!r} but the value is a {ev.name}")
         key = (msg.key or b"").decode("utf-8", "replace")

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from fengqiao.infra.broker import open_reader
 
 
 async def collect(
     bootstrap: str, topic: str, match: Callable[[Any], bool], want: int = 1, timeout: float = 60.0
 ) -> list[Any]:
     """Read ``topic`` from the start until ``want`` records match (or the timeout passes)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-    )
-    await consumer.start()
+    consumer = await open_reader(bootstrap, [topic])
     found: list[Any] = []
     try:
         deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ import datetime
 import json
 
 import pytest
+
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.registry import RegistryClient, RegistryStore, serve, stop
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import fastavro
 import pytest
+
 from fengqiao.schemas.catalogue import PRIMITIVES, load
 from fengqiao.schemas.docs import render_markdown
 

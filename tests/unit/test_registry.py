@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.registry import (
     CONTENT_TYPE,

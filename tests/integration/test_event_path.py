@@ -1,0 +1,224 @@
+"""The event path against the real embedded broker over TCP: publish → worker → case → output.
+
+One hub (broker, registry, worker process) serves the whole session; each test uses its own case ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers import collect, header
+
+from fengqiao.connectors.cloudevents_json import parse
+from fengqiao.hub import Hub
+from fengqiao.scenario import demo_events
+from fengqiao.schemas.codec import to_json
+from fengqiao.settings import Settings
+from fengqiao.streams import topics
+from fengqiao.streams.publisher import Publisher
+
+pytestmark = pytest.mark.integration
+
+
+def _event(case_id: str, step: int = 0) -> dict:
+    """The demo's release script, re-keyed to a fresh case id."""
+    e = json.loads(json.dumps(demo_events(1)[step]))
+    e["subject"] = e["data"]["case_id"] = case_id
+    e["id"] = f"{case_id}-{uuid.uuid4().hex[:8]}"
+    return e
+
+
+def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FENGQIAO_DATA_DIR": str(settings.data_dir), "FENGQIAO_LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "fengqiao.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def _updates_for(hub: Hub, case_id: str, want: int) -> list:
+    return asyncio.run(collect(hub.bootstrap, topics.CASE_UPDATES, lambda m: m.key == case_id.encode(), want))
+
+
+def test_publish_refuses_a_wrong_type_naming_the_field_and_publishes_the_rest(
+    hub: Hub, hub_settings: Settings
+) -> None:
+    good1, bad, good2 = _event("PUB-1"), _event("PUB-2"), _event("PUB-3")
+    bad["data"]["key_person"] = "yes"
+    lines = "\n".join(json.dumps(e, ensure_ascii=False) for e in (good1, bad, good2)) + "\n"
+    r = _cli(hub_settings, "publish", "-", stdin=lines)
+    assert r.returncode == 1, r.stderr
+    assert "line 2" in r.stderr and "data.key_person" in r.stderr and "expected true or false" in r.stderr
+    assert r.stdout.split() == [good1["id"], good2["id"]]
+    for case in ("PUB-1", "PUB-3"):
+        [update] = _updates_for(hub, case, 1)
+        assert header(update, "ce_causationid") in (good1["id"], good2["id"])
+    assert "2 accepted" in r.stderr and "1 refused" in r.stderr
+    refused = httpx.get(f"{hub.endpoints.workers[0]}/cases/PUB-2/", follow_redirects=True)
+    assert refused.status_code == 404
+
+
+def test_garbage_goes_to_dead_letters_and_the_next_record_is_processed(hub: Hub) -> None:
+    assert hub.codec is not None
+    good = parse(hub.codec, _event("DLQ-1"))
+
+    async def go() -> tuple[int, list, list]:
+        async with Publisher(hub.bootstrap, hub.codec) as pub:
+            await pub.send_raw(
+                topics.workflow_topic("release"),
+                b"\x00\x00\x0f\x42\x3fgarbage",
+                b"DLQ-1",
+                good.envelope.with_(id="garbage-1").to_headers(),
+            )
+            published = await pub.publish(good.envelope, good.record)
+        dead = await collect(hub.bootstrap, topics.DEAD_LETTERS, lambda m: m.key == b"DLQ-1")
+        updates = await collect(hub.bootstrap, topics.CASE_UPDATES, lambda m: m.key == b"DLQ-1")
+        return published.partition, dead, updates
+
+    partition, dead, updates = asyncio.run(go())
+    assert len(dead) == 1 and len(updates) == 1
+    _, letter = hub.codec.decode(dead[0].value)
+    assert letter["error_kind"] == "undecodable" and "schema id 999999 is not known" in letter["reason"]
+    assert letter["original_value"] == b"\x00\x00\x0f\x42\x3fgarbage"
+    assert letter["source_topic"] == topics.workflow_topic("release") and letter["source_offset"] >= 0
+    assert letter["original_headers"]["ce_id"] == b"garbage-1"
+    assert header(updates[0], "ce_causationid") == good.envelope.id
+    # Same key, same partition: the garbage did not block the record right behind it.
+    assert letter["source_partition"] == partition
+
+
+def test_records_carry_the_cloudevents_envelope_and_confluent_framing(hub: Hub) -> None:
+    assert hub.codec is not None
+    acc = parse(hub.codec, _event("ENV-1"))
+
+    async def go() -> list:
+        async with Publisher(hub.bootstrap, hub.codec) as pub:
+            await pub.publish(acc.envelope, acc.record)
+        return await collect(hub.bootstrap, topics.workflow_topic("release"), lambda m: m.key == b"ENV-1")
+
+    [msg] = asyncio.run(go())
+    for name in (
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_subject",
+        "ce_specversion",
+        "content-type",
+        "ce_dataschema",
+        "ce_correlationid",
+        "ce_jurisdiction",
+    ):
+        assert header(msg, name), name
+    assert header(msg, "ce_subject") == "ENV-1" == msg.key.decode()
+    assert header(msg, "ce_dataschema").startswith(hub.registry_url + "/schemas/ids/")
+    assert msg.value[0] == 0  # Confluent magic byte
+    schema_id = int.from_bytes(msg.value[1:5], "big")
+    assert schema_id == hub.codec.schema_id("ReleaseNoticeIssued")
+
+
+def test_another_client_reads_the_hubs_records_with_confluents_deserializer(hub: Hub) -> None:
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    assert hub.codec is not None
+    acc = parse(hub.codec, _event("CFK-1"))
+
+    async def go() -> None:
+        async with Publisher(hub.bootstrap, hub.codec) as pub:
+            await pub.publish(acc.envelope, acc.record)
+
+    asyncio.run(go())
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": hub.registry_url}))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": hub.bootstrap,
+            "group.id": f"cfk-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
+    # Assigned, not subscribed: a group join with librdkafka's 45 s session takes ~20 s on Tansu.
+    consumer.assign(
+        [
+            TopicPartition(t, p, OFFSET_BEGINNING)
+            for t in (topics.workflow_topic("release"), topics.CASE_UPDATES)
+            for p in range(4)
+        ]
+    )
+    found: dict[str, dict] = {}
+    try:
+        for _ in range(600):
+            msg = consumer.poll(0.1)
+            if msg is None or msg.error() or msg.key() != b"CFK-1":
+                if len(found) == 2:
+                    break
+                continue
+            found[msg.topic()] = deserialize(
+                msg.value(), SerializationContext(msg.topic(), MessageField.VALUE)
+            )
+    finally:
+        consumer.close()
+    ours = hub.codec.decode(hub.codec.encode("ReleaseNoticeIssued", acc.record))[1]
+    assert to_json(found[topics.workflow_topic("release")]) == to_json(ours)
+    assert found[topics.CASE_UPDATES]["event_id"] == acc.envelope.id
+    assert found[topics.CASE_UPDATES]["case_id"] == "CFK-1"
+
+
+def test_the_same_event_twice_has_one_effect(hub: Hub) -> None:
+    assert hub.codec is not None
+    acc = parse(hub.codec, _event("DUP-1"))
+    second = parse(hub.codec, _event("DUP-1", step=1))
+
+    async def go() -> None:
+        async with Publisher(hub.bootstrap, hub.codec) as pub:
+            for a in (acc, acc, second):  # a redelivery, then the next event as a marker
+                await pub.publish(a.envelope, a.record)
+
+    asyncio.run(go())
+    updates = _updates_for(hub, "DUP-1", 2)
+    assert [header(u, "ce_causationid") for u in updates] == [acc.envelope.id, second.envelope.id]
+    case = httpx.get(f"{hub.endpoints.workers[0]}/cases/DUP-1/", follow_redirects=True).json()
+    assert case["version"] == 2 and [e["id"] for e in case["events"]] == [acc.envelope.id, second.envelope.id]
+
+
+def test_case_show_and_tail_commands(hub: Hub, hub_settings: Settings) -> None:
+    assert hub.codec is not None
+    acc = parse(hub.codec, _event("SHOW-1"))
+
+    async def go() -> None:
+        async with Publisher(hub.bootstrap, hub.codec) as pub:
+            await pub.publish(acc.envelope, acc.record)
+
+    asyncio.run(go())
+    _updates_for(hub, "SHOW-1", 1)
+    r = _cli(hub_settings, "case", "show", "SHOW-1", "--json")
+    assert r.returncode == 0, r.stderr
+    case = json.loads(r.stdout)
+    assert case["case_id"] == "SHOW-1" and case["events"][0]["id"] == acc.envelope.id
+    r = _cli(hub_settings, "case", "show", "NO-SUCH-CASE")
+    assert r.returncode == 1 and "NO-SUCH-CASE" in r.stderr
+    r = _cli(
+        hub_settings, "tail", topics.workflow_topic("release"), "--from-beginning", "--limit", "1", "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout.splitlines()[0])
+    assert first["envelope"]["specversion"] == "1.0" and first["topic"] == topics.workflow_topic("release")
+
+
+def test_commands_without_a_running_hub_say_what_to_do(tmp_path: Path) -> None:
+    r = _cli(Settings(data_dir=tmp_path), "publish", "-", stdin="{}\n")
+    assert r.returncode == 2 and "fengqiao up" in r.stderr
