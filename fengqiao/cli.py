@@ -255,9 +255,13 @@ def schemas_docs(out_file: Annotated[Path, typer.Option("--out")] = Path("docs/e
 @schemas_app.command("check")
 def schemas_check(repo: Annotated[Path, typer.Option(help="git work tree")] = Path(".")) -> None:
     """BACKWARD_TRANSITIVE: every schema must read every earlier version of itself in git history."""
-    from fengqiao.schemas.compat import check_history
+    from fengqiao.schemas.catalogue import CatalogueError
+    from fengqiao.schemas.compat import HistoryError, check_history
 
-    problems = check_history(repo)
+    try:
+        problems = check_history(repo)
+    except (CatalogueError, HistoryError) as e:
+        raise fail(str(e)) from None
     if problems:
         for p in problems:
             err.print(f"[red]✗[/] {p}")

@@ -22,6 +22,7 @@ import httpx
 
 from fengqiao import logs
 from fengqiao.infra.broker import (
+    BrokerError,
     EmbeddedBroker,
     _die_with_parent,
     ensure_topics,
@@ -60,7 +61,11 @@ class Endpoints:
             registry = settings.registry or (running or {}).get("registry")
             if not registry:
                 raise HubError("with --broker, also give --registry (the schema registry URL)")
-            return cls(parse_broker_url(settings.broker), registry, (running or {}).get("workers", []))
+            try:
+                bootstrap = parse_broker_url(settings.broker)
+            except BrokerError as e:
+                raise HubError(str(e)) from None
+            return cls(bootstrap, registry, (running or {}).get("workers", []))
         if running is None:
             raise HubError(
                 f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
@@ -175,7 +180,7 @@ class Hub:
                 str(port),
             ],
             stdin=subprocess.DEVNULL,
-            stdout=out,
+            stdout=out or subprocess.DEVNULL,  # Faust's terminal codes must not reach our stdout
             stderr=out,
             env=env,
             preexec_fn=_die_with_parent,

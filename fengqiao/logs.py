@@ -36,3 +36,7 @@ def get(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
 
 # ``with logs.bound(event_id=..., correlation_id=...):`` puts the ids in every line logged inside.
 bound = structlog.contextvars.bound_contextvars
+
+# Library use without the CLI still logs to stderr, never into a command's standard output.
+if not structlog.is_configured():
+    configure()

@@ -99,8 +99,10 @@ def test_uncovered_year_raises(cal: WorkingCalendar) -> None:
 def test_override_file_covers_a_year(tmp_path: Path) -> None:
     # Test data, not an official arrangement: Jan 1–3 2027 off (Fri–Sun), Sat Feb 6 a make-up day.
     path = tmp_path / "calendar.yaml"
-    path.write_text("years:\n  2027:\n    holidays: ['2027-01-01..2027-01-03', 2027-02-10]\n"
-                    "    workdays: [2027-02-06]\n", encoding="utf-8")
+    path.write_text(
+        "years:\n  2027:\n    holidays: ['2027-01-01..2027-01-03', 2027-02-10]\n    workdays: [2027-02-06]\n",
+        encoding="utf-8",
+    )
     cal = WorkingCalendar(path)
     assert cal.covers(2027) and 2027 in cal.covered_years()
     assert not cal.is_workday(date(2027, 1, 1))
@@ -125,15 +127,18 @@ def test_demo_override_file_loads() -> None:
     assert not WorkingCalendar(DEMO_OVERRIDES).override_years
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("years:\n  2027:\n    holidays: [2027-02-31]\n", r"year 2027: holidays: '2027-02-31'"),
-    ("years:\n  2027:\n    workdays: [2027-02-03]\n", r"2027-02-03 is a Wednesday"),
-    ("years:\n  2027:\n    holidays: [2027-02-06]\n    workdays: [2027-02-06]\n", r"both a holiday"),
-    ("years:\n  2027:\n    holidays: ['2027-02-09..2027-02-06']\n", r"ends before it starts"),
-    ("years:\n  2027:\n    holiday: []\n", r"year 2027: expected only"),
-    ("years:\n  next:\n    holidays: []\n", r"year 'next' is not a year"),
-    ("holidays: []\n", r"expected a mapping 'years"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("years:\n  2027:\n    holidays: [2027-02-31]\n", r"year 2027: holidays: '2027-02-31'"),
+        ("years:\n  2027:\n    workdays: [2027-02-03]\n", r"2027-02-03 is a Wednesday"),
+        ("years:\n  2027:\n    holidays: [2027-02-06]\n    workdays: [2027-02-06]\n", r"both a holiday"),
+        ("years:\n  2027:\n    holidays: ['2027-02-09..2027-02-06']\n", r"ends before it starts"),
+        ("years:\n  2027:\n    holiday: []\n", r"year 2027: expected only"),
+        ("years:\n  next:\n    holidays: []\n", r"year 'next' is not a year"),
+        ("holidays: []\n", r"expected a mapping 'years"),
+    ],
+)
 def test_override_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "calendar.yaml"
     path.write_text(text, encoding="utf-8")
