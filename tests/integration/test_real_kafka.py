@@ -31,9 +31,8 @@ def _docker_engine() -> str | None:
 
 @pytest.mark.skipif(_docker_engine() is not None, reason=str(_docker_engine()))
 def test_hub_on_apache_kafka(tmp_path: Path) -> None:
-    from testcontainers.kafka import KafkaContainer
-
     from helpers import collect
+    from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer() as kafka:
         settings = Settings(

@@ -344,7 +344,8 @@ def test_clock_error_names_the_rule_and_field(tmp_path: Path) -> None:
         ),
         (
             lambda raw: rule_of(raw, "release.pickup").update(start="PersonReleased.released"),
-            "rule release.pickup: start 'PersonReleased.released': event PersonReleased has no field 'released'",
+            "rule release.pickup: start 'PersonReleased.released': "
+            "event PersonReleased has no field 'released'",
         ),
         (
             lambda raw: rule_of(raw, "release.pickup").update(on_breach="PickupMised"),
