@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,20 +18,30 @@ from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
 from fengqiao.scenario import demo_events
+from fengqiao.schemas.envelope import parse_time
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
+from fengqiao.streams.clock import FileClock
 from fengqiao.streams.publisher import Publisher
 
 
 async def run_demo(settings: Settings, console: Console, cases_per_workflow: int = 2) -> bool:
+    """Load the scenario with the hub's clock held at its first event, then let the clock jump to now:
+    the timer turns every deadline that passed into events (a missed pick-up among them)."""
     console.print("[bold]枫桥枢纽演示 Fengqiao Hub demo[/] — embedded broker, schema registry, one worker")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = FileClock(settings.data_dir / "demo-clock")
+    now = datetime.now(UTC)
+    scenario = demo_events(cases_per_workflow, now=now)
+    clock.set(parse_time(scenario[0]["time"]))
+    settings = settings.model_copy(update={"clock": f"file:{clock.path}", "tick_s": 0.2})
     with console.status("正在启动 starting the hub…"):
         hub = Hub(settings, workers=1, worker_log_dir=settings.data_dir / "logs")
         await hub.__aenter__()
     try:
         assert hub.codec is not None
         console.print(f"  broker {hub.bootstrap} (embedded, memory-only) · registry {hub.registry_url}")
-        events = [parse(hub.codec, e) for e in demo_events(cases_per_workflow)]
+        events = [parse(hub.codec, e) for e in scenario]
         expected = Counter(a.envelope.subject for a in events)
         updates = await open_reader(hub.bootstrap, [topics.CASE_UPDATES])
         try:
@@ -44,11 +56,18 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
             applied = await _await_applied(updates, expected, console, hub)
         finally:
             await updates.stop()
+        clock.set(now)  # a month and more passes: deadlines fall due
+        missed = await _await_alert(
+            hub, [c for c in expected if c.startswith("XS-")], "PickupMissed", console
+        )
         cases = await _fetch_cases(hub.endpoints.workers[0], sorted(expected))
         _summary(console, cases, expected)
-        ok = applied == sum(expected.values())
+        _alerts(console, cases)
+        ok = applied == sum(expected.values()) and missed
+        total = sum(expected.values())
         console.print(
-            f"[{'green' if ok else 'red'}]{applied}/{sum(expected.values())} events applied 已处理[/]; "
+            f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
+            f"{'a missed pick-up was raised 未接回已告警' if missed else 'NO missed pick-up was raised'}; "
             f"garbage record sent to {topics.DEAD_LETTERS} 死信"
         )
         return ok
@@ -56,6 +75,45 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         with console.status("正在停止 stopping…"):
             await hub.__aexit__(None, None, None)
         console.print("已停止 stopped; no process left behind.")
+
+
+async def _await_alert(
+    hub: Hub, case_ids: list[str], alert: str, console: Console, timeout: float = 60.0
+) -> bool:
+    """Poll the worker until one of the cases carries ``alert`` (the timer's decision, read back)."""
+    deadline = time.monotonic() + timeout
+    with console.status(f"时钟推进，等待期限判定 clock moved on, waiting for {alert}…"):
+        while time.monotonic() < deadline:
+            hub.check_workers()
+            for case in await _fetch_cases(hub.endpoints.workers[0], case_ids):
+                if any(a.get("type") == alert for a in case.get("alerts", [])):
+                    return True
+            await asyncio.sleep(0.2)  # polling a web endpoint: there is no event to wait on here
+    return False
+
+
+def _alerts(console: Console, cases: list[dict[str, Any]]) -> None:
+    rows = [(c["case_id"], a) for c in cases for a in c.get("alerts", [])]
+    if not rows:
+        return
+    t = Table(title="告警 Alerts")
+    for col in ("案件 case", "告警 alert", "通知 alerted"):
+        t.add_column(col)
+    for case_id, a in rows:
+        t.add_row(
+            case_id, a["type"], ", ".join(x.get("name") or x["agency_id"] for x in a.get("alerted", []))
+        )
+    console.print(t)
+
+
+STATE_ZH = {
+    "assigned": "待签收",
+    "acknowledged": "已签收",
+    "fulfilled": "已完成",
+    "overdue": "逾期",
+    "escalated": "已督办",
+    "cancelled": "已撤销",
+}
 
 
 async def _await_applied(
@@ -103,13 +161,13 @@ def _summary(console: Console, cases: list[dict[str, Any]], expected: Counter[st
         t.add_column(col)
     for c in cases:
         last = c["events"][-1]["type"] if c.get("events") else "—"
-        handoffs = c.get("handoffs") or []
-        h = ", ".join(f"{x.get('step')}: {x.get('state')}" for x in handoffs) or "—"
+        handoffs = (c.get("handoffs") or {}).values()
+        h = ", ".join(f"{x['step']}:{STATE_ZH.get(x['state'], x['state'])}" for x in handoffs) or "—"
         t.add_row(
             c["case_id"],
             c.get("workflow", "?"),
             c.get("status", "?"),
-            f"{len(c.get('events', []))}/{expected[c['case_id']]}",
+            str(len(c.get("events", []))),
             last,
             h,
         )

@@ -199,8 +199,13 @@ class Hub:
             "fetch_wait_ms",
             "log_level",
             "data_dir",
+            "clock",
+            "tick_s",
         )
-        return {k: getattr(s, k) for k in keys}
+        env = {k: getattr(s, k) for k in keys}
+        if s.deployment:
+            env["deployment"] = s.deployment
+        return env
 
     async def _wait_workers_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

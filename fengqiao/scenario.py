@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue, load
-from fengqiao.schemas.codec import to_json
+from fengqiao.schemas.codec import SHANGHAI, to_json
 from fengqiao.schemas.samples import SAMPLE_RIC, sample_event
 
 COUNTY = "339901"  # fictional: 33 is Zhejiang, 99 no real prefecture
@@ -31,40 +31,70 @@ AGENCIES: dict[str, dict[str, str]] = {
 }
 NAMES = ["王建国", "李秀英", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏", "周杰", "吴芳"]
 
-# (event type, publishing agency) in the order the agencies send them.
-SCRIPT: dict[str, list[tuple[str, str]]] = {
-    "release": [
-        ("ReleaseNoticeIssued", "prison"),
-        ("ReleaseNoticeAcknowledged", "judicial_office"),
-        ("PickupPlanned", "judicial_office"),
-        ("PersonReleased", "prison"),
-        ("PersonReceived", "judicial_office"),
-        ("PersonDelivered", "judicial_office"),
-        ("PersonReported", "judicial_office"),
-        ("HouseholdRegistered", "police_station"),
-    ],
+# (event type, publishing agency, days after the case starts) in the order the agencies send them.
+SCRIPT: dict[str, list[tuple[str, str, float]]] = {
     "mediation": [
-        ("DisputeReferred", "police_station"),
-        ("MediationSessionHeld", "judicial_office"),
-        ("MediationAgreementReached", "judicial_office"),
+        ("DisputeReferred", "police_station", 0),
+        ("MediationSessionHeld", "judicial_office", 3),
+        ("MediationAgreementReached", "judicial_office", 5),
     ],
     "corrections": [
-        ("CommunityCorrectionOrdered", "court"),
-        ("CorrectionDocumentsReceived", "judicial_bureau"),
-        ("CorrectionReported", "judicial_bureau"),
+        ("CommunityCorrectionOrdered", "court", 0),
+        ("CorrectionDocumentsReceived", "judicial_bureau", 2),
+        ("CorrectionReported", "judicial_bureau", 6),
     ],
     "legal_aid": [
-        ("LegalAidApplied", "judicial_office"),
-        ("LegalAidGranted", "judicial_bureau"),
-        ("LawyerAssigned", "judicial_bureau"),
+        ("LegalAidApplied", "judicial_office", 0),
+        ("LegalAidGranted", "judicial_bureau", 3),
+        ("LawyerAssigned", "judicial_bureau", 4),
     ],
     "services": [
-        ("ServiceRequestReceived", "judicial_office"),
-        ("ServiceRequestAccepted", "service_body"),
-        ("ServiceRequestCompleted", "service_body"),
+        ("ServiceRequestReceived", "judicial_office", 0),
+        ("ServiceRequestAccepted", "service_body", 2),
+        ("ServiceRequestCompleted", "service_body", 10),
     ],
 }
 PREFIX = {"release": "XS", "mediation": "TJ", "corrections": "JZ", "legal_aid": "FY", "services": "FW"}
+RELEASE_DAYS = 35  # the notice comes 35 days before the expected release
+# Release cases (必接必送): (what happens, key person?, steps). Times are days after the notice.
+RELEASE_VARIANTS: list[tuple[str, bool, list[tuple[str, str, float]]]] = [
+    (
+        "key person, every step on time 重点对象全程按时",
+        True,
+        [
+            ("ReleaseNoticeIssued", "prison", 0),
+            ("ReleaseNoticeAcknowledged", "judicial_office", 1),
+            ("PickupPlanned", "judicial_office", 20),
+            ("PersonReleased", "prison", RELEASE_DAYS + 0.05),
+            ("PersonReceived", "judicial_office", RELEASE_DAYS + 0.07),
+            ("PersonDelivered", "judicial_office", RELEASE_DAYS + 0.3),
+            ("PersonReported", "judicial_office", RELEASE_DAYS + 3),
+            ("HouseholdRegistered", "police_station", RELEASE_DAYS + 8),
+            ("ResettlementPlanCreated", "judicial_office", RELEASE_DAYS + 9),
+        ],
+    ),
+    (
+        "ordinary person 一般对象",
+        False,
+        [
+            ("ReleaseNoticeIssued", "prison", 0),
+            ("ReleaseNoticeAcknowledged", "judicial_office", 2),
+            ("PersonReleased", "prison", RELEASE_DAYS + 0.05),
+            ("PersonReported", "judicial_office", RELEASE_DAYS + 5),
+            ("HouseholdRegistered", "police_station", RELEASE_DAYS + 6),
+        ],
+    ),
+    (
+        "key person, nobody at the gate 重点对象未接回",
+        True,
+        [
+            ("ReleaseNoticeIssued", "prison", 0),
+            ("ReleaseNoticeAcknowledged", "judicial_office", 1),
+            ("PickupPlanned", "judicial_office", 25),
+            ("PersonReleased", "prison", RELEASE_DAYS + 0.05),
+        ],
+    ),
+]
 
 
 def _hints(person_index: int, publisher: str) -> dict[str, Any]:
@@ -91,34 +121,60 @@ def _hints(person_index: int, publisher: str) -> dict[str, Any]:
 def demo_events(
     cases_per_workflow: int = 2, *, now: datetime | None = None, catalogue: Catalogue | None = None
 ) -> list[dict[str, Any]]:
-    """The scenario as CloudEvents dicts, in publishing order, with times around ``now``."""
+    """The scenario as CloudEvents dicts, in publishing order, with times in the recent past of ``now``.
+
+    Release cases run through `RELEASE_VARIANTS` (at least one of each, so there is always one
+    missed pick-up); the other workflows get ``cases_per_workflow`` cases of their `SCRIPT`.
+    """
     catalogue = catalogue or load()
     now = now or datetime.now(UTC)
-    events: list[dict[str, Any]] = []
-    n = 0
+    start = now - timedelta(days=RELEASE_DAYS + 12)
+    cases: list[tuple[str, str, bool, list[tuple[str, str, float]]]] = []
+    for c in range(max(cases_per_workflow, len(RELEASE_VARIANTS))):
+        _, key, steps = RELEASE_VARIANTS[c % len(RELEASE_VARIANTS)]
+        cases.append(("release", f"{PREFIX['release']}-{now:%Y}-{c + 1:04d}", key, steps))
     for workflow, steps in SCRIPT.items():
-        for c in range(cases_per_workflow):
-            n += 1
-            case_id = f"{PREFIX[workflow]}-{now:%Y}-{c + 1:04d}"
-            start = now - timedelta(days=40) + timedelta(hours=n)
-            for i, (etype, publisher) in enumerate(steps):
-                ev = catalogue[etype]
-                record = sample_event(ev, case_id, seed=i, hints=_hints(n, publisher))
-                if etype == "ReleaseNoticeIssued":
-                    record["expected_release_date"] = (start + timedelta(days=35)).date()
-                    record["key_person"] = c % 2 == 0
-                t = start + timedelta(days=i * 5)
-                events.append(
+        cases += [
+            (workflow, f"{PREFIX[workflow]}-{now:%Y}-{c + 1:04d}", False, steps)
+            for c in range(cases_per_workflow)
+        ]
+    events: list[tuple[datetime, dict[str, Any]]] = []
+    for n, (_, case_id, key, steps) in enumerate(cases):
+        t0 = start + timedelta(hours=n)
+        for i, (etype, publisher, days) in enumerate(steps):
+            t = t0 + timedelta(days=days)
+            record = sample_event(catalogue[etype], case_id, seed=i, hints=_hints(n, publisher))
+            _at(catalogue[etype].expanded, record, t)
+            if etype == "ReleaseNoticeIssued":
+                record["expected_release_date"] = (
+                    (t0 + timedelta(days=RELEASE_DAYS)).astimezone(SHANGHAI).date()
+                )
+                record["key_person"] = key
+                record["key_person_reasons"] = ["暴力犯罪 violent offence"] if key else []
+                record["offence_category"] = "violent" if key else "property"
+            events.append(
+                (
+                    t,
                     {
                         "specversion": "1.0",
                         "id": f"{case_id}-{i + 1:02d}",
-                        "source": f"{AGENCIES[publisher]['agency_id']}",
+                        "source": AGENCIES[publisher]["agency_id"],
                         "type": etype,
                         "subject": case_id,
                         "time": t.isoformat(),
                         "jurisdiction": VILLAGE,
                         "datacontenttype": "application/json",
                         "data": to_json(record),
-                    }
+                    },
                 )
-    return events
+            )
+    return [e for _, e in sorted(events, key=lambda te: te[0])]
+
+
+def _at(schema: dict[str, Any], record: dict[str, Any], t: datetime) -> None:
+    """Every instant of the event is the moment it happened."""
+    for f in schema["fields"]:
+        ft = f["type"]
+        branch = next((b for b in ft if b != "null"), None) if isinstance(ft, list) else ft
+        if isinstance(branch, dict) and branch.get("logicalType") == "timestamp-millis":
+            record[f["name"]] = t

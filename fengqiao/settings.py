@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         default=10, description="consumer fetch wait; Faust's built-in 1,500 ms is too slow"
     )
     log_level: str = "INFO"
+    deployment: Path | None = Field(
+        default=None,
+        description="folder with agencies.yaml, policies/, calendar-overrides.yaml; unset = demo county",
+    )
+    clock: str = Field(default="system", description="'system', or 'file:/path' for tests that move time")
+    tick_s: float = Field(default=1.0, gt=0, description="how often the timer looks for passed deadlines")
 
     @property
     def embedded(self) -> bool:

@@ -1,6 +1,6 @@
 """The Faust app: one agent per workflow topic, case state in a table, decisions back on the log.
 
-The agents are thin: decode, check the envelope, call the pure core (`cases.apply`), store the
+The agents are thin: decode, check the envelope, call the pure core (`engine.handle`), store the
 case, emit what it decided. Anything that cannot be decoded, fails validation or makes the core
 raise goes to the dead-letter topic with the reason and the original record, and the agent goes
 on with the next record (DESIGN principle 8).
@@ -8,8 +8,6 @@ on with the next record (DESIGN principle 8).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -17,19 +15,15 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, UnknownSchema
-from fengqiao.schemas.envelope import Envelope, EnvelopeError
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
 from fengqiao.schemas.framing import FramingError, unframe
 from fengqiao.schemas.registry import RegistryError
 from fengqiao.settings import Settings
 
-from . import cases, topics
+from . import engine, topics
+from .clock import Clock, system_clock
 
 log = logs.get(__name__)
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Rejected(Exception):
@@ -64,7 +58,13 @@ class HubApp(faust.App):
 
 
 def create_app(
-    settings: Settings, bootstrap: str, codec: Codec, *, web_port: int = 6066, clock: Clock = _utcnow
+    settings: Settings,
+    bootstrap: str,
+    codec: Codec,
+    ctx: engine.Context,
+    *,
+    web_port: int = 6066,
+    clock: Clock = system_clock,
 ) -> HubApp:
     _ConsumerThread.fetch_wait_ms = settings.fetch_wait_ms
     app = HubApp(
@@ -88,10 +88,15 @@ def create_app(
         web_in_thread=False,
         producer_linger_ms=1,
         table_cleanup_interval=3600.0,
+        table_standby_replicas=0,  # the timer walks local cases; a standby copy would fire twice
     )
     case_table = app.Table("cases", key_type=bytes, partitions=settings.partitions)
     updates = app.topic(topics.CASE_UPDATES, key_serializer="raw", value_serializer="raw")
     dead = app.topic(topics.DEAD_LETTERS, key_serializer="raw", value_serializer="raw")
+    workflow_topics = {
+        wf: app.topic(topics.workflow_topic(wf), key_serializer="raw", value_serializer="raw")
+        for wf in codec.catalogue.workflows()
+    }
 
     async def dead_letter(event: faust.types.EventT, kind: str, reason: str, case_id: str = "") -> None:
         msg = event.message
@@ -145,12 +150,19 @@ def create_app(
             )
         if ev.workflow not in (workflow, "*"):
             raise _Rejected("invalid", f"{ev.name} belongs on {topics.topic_for(ev)}, not {msg.topic}")
+        if ev.direction == "hub" and env.source != HUB_SOURCE:
+            raise _Rejected(
+                "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
+            )
         with logs.bound(event_id=env.id, correlation_id=env.correlationid, case_id=env.subject):
-            outcome = cases.apply(case_table.get(msg.key), env, workflow, clock())
+            now = clock()
+            outcome = engine.handle(case_table.get(msg.key), env, record, ctx, now)
             if outcome.duplicate:
-                log.info("event.duplicate", type=env.type)
+                log.debug("event.duplicate", type=env.type)
                 return
             case_table[msg.key] = outcome.case
+            for d_env, d_record in outcome.decisions:
+                await emit(d_env, d_record, workflow)
             upd_env = env.caused("CaseUpdated", dataschema=codec.dataschema("CaseUpdated"))
             update = {
                 "case_id": env.subject,
@@ -159,15 +171,49 @@ def create_app(
                 "event_id": env.id,
                 "event_type": env.type,
                 "status": outcome.case["status"],
-                "applied_at": clock(),
+                "applied_at": now,
             }
             await updates.send(
                 key=msg.key, value=codec.encode("CaseUpdated", update), headers=upd_env.to_headers()
             )
-            log.debug("event.applied", type=env.type, version=outcome.case["version"])
+            log.debug(
+                "event.applied",
+                type=env.type,
+                version=outcome.case["version"],
+                decisions=len(outcome.decisions),
+            )
+
+    async def emit(env: Envelope, record: dict[str, Any], workflow: str) -> None:
+        """A decision on the case's workflow topic; the agent reads it back as a duplicate (or, from
+        the timer, folds it then)."""
+        env = env.with_(dataschema=codec.dataschema(env.type))
+        topic = workflow_topics[workflow]
+        await topic.send(
+            key=env.subject.encode(), value=codec.encode(env.type, record), headers=env.to_headers()
+        )
+        log.info("decision.emitted", type=env.type, case_id=env.subject, event_id=env.id)
+
+    emitted: dict[str, None] = {}  # ids the timer sent and the agent may not have folded yet
+
+    @app.timer(interval=settings.tick_s)
+    async def deadlines() -> None:
+        """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...)."""
+        now = clock()
+        for case in list(case_table.values()):
+            try:
+                decisions = engine.tick(case, ctx, now)
+            except Exception:  # one broken case must not stop the clock for the others
+                log.exception("timer.failed", case_id=case.get("case_id"))
+                continue
+            for d_env, d_record in decisions:
+                if d_env.id not in emitted:
+                    emitted[d_env.id] = None
+                    await emit(d_env, d_record, case["workflow"])
+        while len(emitted) > 100_000:
+            emitted.pop(next(iter(emitted)))
 
     def make_agent(workflow: str) -> None:
-        source = app.topic(topics.workflow_topic(workflow), key_serializer="raw", value_serializer="raw")
+        source = workflow_topics[workflow]
 
         async def agent(stream: faust.StreamT) -> None:
             async for event in stream.events():
@@ -185,7 +231,7 @@ def create_app(
         agent.__qualname__ = agent.__name__
         app.agent(source, name=f"fengqiao.{workflow}")(agent)
 
-    for wf in codec.catalogue.workflows():
+    for wf in workflow_topics:
         make_agent(wf)
 
     @app.page("/cases/{case_id}/")

@@ -19,6 +19,8 @@ from fengqiao.schemas.registry import RegistryClient
 from fengqiao.settings import Settings
 
 from .app import create_app
+from .clock import from_setting
+from .workflows import load_context
 
 
 def build_codec(registry_url: str) -> Codec:
@@ -33,7 +35,8 @@ def run(bootstrap: str, registry_url: str, web_port: int, settings: Settings | N
     settings = settings or Settings()
     logs.configure(settings.log_level)
     codec = build_codec(registry_url)
-    app = create_app(settings, bootstrap, codec, web_port=web_port)
+    ctx = load_context(settings.deployment)
+    app = create_app(settings, bootstrap, codec, ctx, web_port=web_port, clock=from_setting(settings.clock))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     # Faust and aiokafka build a debug record per message otherwise (about a tenth of the worker's time).
     for name in ("", "faust", "aiokafka", "mode"):

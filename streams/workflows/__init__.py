@@ -1,0 +1,60 @@
+"""The workflows, one module each, declared over the handoff engine (`streams/engine.py`).
+
+A workflow without a module yet is recorded, not run: its cases keep their events and facts, but
+no handoffs are opened for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fengqiao.schemas.catalogue import Catalogue, load
+
+from ..calendar import WorkingCalendar
+from ..directory import Directory, load_demo
+from ..engine import Context, Workflow, register
+from ..policy import PolicySet, default_policy_set
+from .release import RELEASE
+
+DECLARED: tuple[Workflow, ...] = (RELEASE,)
+
+
+def _recorded_only(name: str, catalogue: Catalogue) -> Workflow:
+    ins = tuple(e.name for e in catalogue if e.workflow == name and e.direction == "in")
+    return register(
+        Workflow(name=name, title_zh=name, opened_by=ins, closed_by=(), division=lambda c: None, steps=())
+    )
+
+
+def all_workflows(catalogue: Catalogue | None = None) -> dict[str, Workflow]:
+    catalogue = catalogue or load()
+    out = {wf.name: wf for wf in DECLARED}
+    for name in catalogue.workflows():
+        out.setdefault(name, _recorded_only(name, catalogue))
+    return out
+
+
+def load_context(deployment: Path | None = None) -> Context:
+    """Directory, policies and calendar of a deployment folder (the demo county when None).
+
+    A deployment folder holds ``agencies.yaml`` (or ``.csv``), optionally ``policies/*.yaml``
+    (versions added to those shipped with the hub) and ``calendar-overrides.yaml``.
+    """
+    catalogue = load()
+    if deployment is None:
+        directory, policies, overrides = load_demo(), default_policy_set(), None
+    else:
+        directory = Directory.load(deployment)
+        extra = sorted((deployment / "policies").glob("*.yaml")) if (deployment / "policies").is_dir() else []
+        policies = (
+            PolicySet([*default_policy_set(), *PolicySet.load(*extra)]) if extra else default_policy_set()
+        )
+        cal = deployment / "calendar-overrides.yaml"
+        overrides = cal if cal.exists() else None
+    return Context(
+        directory=directory,
+        policies=policies,
+        calendar=WorkingCalendar(overrides),
+        catalogue=catalogue,
+        workflows=all_workflows(catalogue),
+    )
