@@ -401,7 +401,9 @@ class _Decider:
             },
             key=hid,
         )
-        if step.announce:
+        # The workflow's own announcement needs a deadline; without one (calendar not covered) the
+        # generic HandoffAssigned above and DeadlineNotComputable to the bureau carry the case.
+        if step.announce and (deadline is not None or not self._needs_deadline(step.announce)):
             self.emit(
                 step.announce,
                 {
@@ -413,6 +415,12 @@ class _Decider:
                 },
                 key=f"{hid}/announce",
             )
+
+    def _needs_deadline(self, etype: str) -> bool:
+        field = next(
+            (f for f in self.ctx.catalogue[etype].expanded["fields"] if f["name"] == "deadline"), None
+        )
+        return field is not None and not (isinstance(field["type"], list) and "null" in field["type"])
 
     def fulfilling(self, h: dict[str, Any]) -> tuple[str, ...]:
         """The events that fulfil a handoff: derived from step and rule, never stored, so replay agrees."""
@@ -521,7 +529,7 @@ class _Decider:
                 },
                 key=h["id"],
             )
-            if self.wf.reassign_announce:
+            if self.wf.reassign_announce and step.announce:  # the step agencies were told of by name
                 self.emit(
                     self.wf.reassign_announce,
                     {

@@ -30,7 +30,8 @@ def all_workflows(catalogue: Catalogue | None = None) -> dict[str, Workflow]:
     catalogue = catalogue or load()
     out = {wf.name: wf for wf in DECLARED}
     for name in catalogue.workflows():
-        out.setdefault(name, _recorded_only(name, catalogue))
+        if name not in out:
+            out[name] = _recorded_only(name, catalogue)
     return out
 
 
