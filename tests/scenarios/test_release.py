@@ -21,6 +21,7 @@ from fengqiao.streams.workflows import load_context
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Beijing
 RELEASE = datetime(2026, 10, 13, 1, 0, tzinfo=UTC)  # Tuesday 09:00 in Beijing, 42 days later
+RELEASE_DAY = RELEASE.date()
 HOME = {"code": "339901001001", "name": "东溪村"}  # 青山镇: office qs-jo-1, police station qs-ps-1
 
 
@@ -67,7 +68,7 @@ def notice(
     *,
     key: bool = True,
     issued: datetime = T0,
-    release_day: date = RELEASE.date(),
+    release_day: date = RELEASE_DAY,
     residence: dict = HOME,
 ) -> list[str]:
     return story.publish(
