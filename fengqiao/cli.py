@@ -28,6 +28,10 @@ schemas_app = typer.Typer(help="The Avro event catalogue: docs and compatibility
 case_app = typer.Typer(help="Cases 案件.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(case_app, name="case")
+policy_app = typer.Typer(help="The versioned deadline policy 期限政策.", no_args_is_help=True)
+kpi_app = typer.Typer(help="KPIs the agencies report on 考核指标.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(kpi_app, name="kpi")
 
 # Wide enough for Chinese tables when piped (rich falls back to 80 columns off a terminal).
 out = Console(width=None if sys.stdout.isatty() else 140)
@@ -233,14 +237,185 @@ def case_show(
     if as_json:
         print(json.dumps(case, ensure_ascii=False, indent=2))
         return
-    out.print(
-        f"[bold]案件 {case['case_id']}[/]  workflow {case['workflow']}  status {case['status']}  "
-        f"version {case['version']}"
+    render_case(case, out)
+
+
+MET_ZH = {
+    "met": "按时 met",
+    "late": "逾期完成 late",
+    "missed": "逾期 missed",
+    "pending": "未到期 pending",
+    "cancelled": "撤销 cancelled",
+    "no_deadline": "— no deadline",
+}
+
+
+def handoff_met(h: dict[str, Any], now: Any = None) -> str:
+    """Whether a handoff met its deadline: met, late (fulfilled after it), missed, pending, cancelled."""
+    from datetime import UTC, datetime
+
+    from fengqiao.schemas.envelope import parse_time
+
+    if h["state"] == "cancelled":
+        return "cancelled"
+    if h["state"] == "fulfilled":
+        return "late" if h.get("late") else "met"
+    if not h.get("deadline"):
+        return "no_deadline"
+    if h["state"] in ("overdue", "escalated") or parse_time(h["deadline"]["due"]) < (
+        now or datetime.now(UTC)
+    ):
+        return "missed"
+    return "pending"
+
+
+def render_case(case: dict[str, Any], console: Console) -> None:
+    from fengqiao.schemas.codec import SHANGHAI
+    from fengqiao.schemas.envelope import parse_time
+
+    def local(t: str | None) -> str:
+        return parse_time(t).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if t else "—"
+
+    console.print(
+        f"[bold]案件 {case['case_id']}[/]  流程 workflow {case['workflow']}  状态 status "
+        f"[bold]{case['status']}[/]  版本 version {case['version']}  "
+        f"政策 policy {case.get('policy_version') or '—'}"
+        + ("  [red]通知书迟延 notice late[/]" if case.get("flags", {}).get("notice_late") else "")
     )
-    t = Table("#", "时间 time", "事件 event", "来源 source", "id")
+    if case.get("handoffs"):
+        t = Table(
+            "步骤 step",
+            "承办机构 obliged",
+            "状态 state",
+            "期限 due (北京时间)",
+            "规则 rule",
+            "依据 source",
+            "结果 met",
+            title="移交 Handoffs",
+        )
+        for h in case["handoffs"].values():
+            d = h.get("deadline") or {}
+            rule = f"{d['rule_id']} ({d['length']} {d['clock']}, v{d['policy_version']})" if d else "—"
+            t.add_row(
+                h["step"],
+                h["obliged"].get("name") or h["obliged"]["agency_id"],
+                h["state"],
+                local(d.get("due")),
+                rule,
+                d.get("source") or "—",
+                MET_ZH[handoff_met(h)],
+            )
+        console.print(t)
+    if case.get("alerts"):
+        t = Table("告警 alert", "通知 alerted", "时间 at", title="告警 Alerts")
+        for a in case["alerts"]:
+            t.add_row(
+                a["type"],
+                ", ".join(x.get("name") or x["agency_id"] for x in a.get("alerted", [])),
+                local(a.get("detected_at") or a.get("failed_at")),
+            )
+        console.print(t)
+    if case.get("held"):
+        console.print(
+            f"[yellow]待立案事件 held until the case opens:[/] {', '.join(h['type'] for h in case['held'])}"
+        )
+    t = Table("#", "时间 time (北京时间)", "事件 event", "来源 source", "id", title="事件 Events")
     for i, e in enumerate(case["events"], 1):
-        t.add_row(str(i), e["time"], e["type"], e["source"], e["id"])
-    out.print(t)
+        t.add_row(str(i), local(e["time"]), e["type"], e["source"], e["id"])
+    console.print(t)
+
+
+@policy_app.command("show")
+def policy_show(
+    version: Annotated[str | None, typer.Option(help="policy version; default: the newest")] = None,
+    workflow: Annotated[str | None, typer.Option(help="only this workflow's rules")] = None,
+    deployment: Annotated[Path | None, typer.Option(help="deployment folder with policies/")] = None,
+) -> None:
+    """Every rule: what starts the clock, how long, on breach, escalation, source and confidence."""
+    from fengqiao.streams.policy import SHOW_COLUMNS, PolicyError, show_rows
+    from fengqiao.streams.workflows import load_context
+
+    try:
+        policies = load_context(deployment).policies
+        policy = policies.get(version) if version else policies.latest
+    except (PolicyError, KeyError) as e:
+        raise fail(str(e)) from None
+    t = Table(title=f"政策 {policy.version}: {policy.title_zh} / {policy.title_en}", show_lines=True)
+    for c in SHOW_COLUMNS:
+        t.add_column(c, no_wrap=c in ("id", "clock", "length", "confidence"))
+    for row in show_rows(policy):
+        if workflow and not row["id"].startswith(f"{workflow}."):
+            continue
+        t.add_row(*(row[c] for c in SHOW_COLUMNS))
+    Console(width=max(out.width, 220)).print(t)  # ten columns of bilingual text need the room
+    out.print(
+        "confidence: L = in the law itself 法律原文; P = local practice 地方做法; U = unconfirmed 待核实"
+    )
+
+
+@policy_app.command("check")
+def policy_check(file: Annotated[Path, typer.Argument(help="a policy YAML file")]) -> None:
+    """Validate a policy file; each problem names the rule and the field."""
+    from fengqiao.streams.policy import check
+
+    if not file.exists():
+        raise fail(f"no such file: {file}")
+    problems = check(file)
+    for p in problems:
+        err.print(f"[red]✗[/] {p}")
+    if problems:
+        raise fail(f"{len(problems)} problem(s) in {file}", 1)
+    out.print(f"[green]✓[/] {file} is a valid policy")
+
+
+@kpi_app.command("release")
+def kpi_release(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD, cases opened on or after")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, cases opened on or before")] = None,
+    agency: Annotated[str | None, typer.Option(help="only cases this agency had a handoff in")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Release hand-over KPIs 安置帮教衔接指标, from the cases' state, with the counts behind each rate."""
+    from datetime import date
+
+    from fengqiao.streams.kpi import release_kpis, render_release
+
+    try:
+        start = date.fromisoformat(date_from) if date_from else None
+        end = date.fromisoformat(date_to) if date_to else None
+    except ValueError as e:
+        raise fail(f"--from/--to: {e}") from None
+    cases = _all_cases(settings(broker, registry), "release")
+    kpis = release_kpis(cases, start=start, end=end, agency=agency)
+    if as_json:
+        print(json.dumps(kpis, ensure_ascii=False, indent=2, default=str))
+    else:
+        render_release(kpis, out)
+
+
+def _all_cases(s: Settings, workflow: str) -> list[dict[str, Any]]:
+    """Every case of a workflow, from every worker (each holds the cases of its partitions)."""
+    import httpx
+
+    from fengqiao.hub import Endpoints, HubError
+
+    try:
+        ep = Endpoints.resolve(s)
+    except HubError as e:
+        raise fail(str(e)) from None
+    cases: dict[str, dict[str, Any]] = {}
+    for w in ep.workers:
+        try:
+            r = httpx.get(f"{w}/cases/", params={"workflow": workflow}, timeout=30, follow_redirects=True)
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise fail(f"worker at {w} did not answer: {e}") from None
+        cases.update({c["case_id"]: c for c in r.json()})
+    return list(cases.values())
 
 
 @schemas_app.command("docs")

@@ -242,6 +242,12 @@ def create_app(
             return web.json({"error": f"no case {case_id}"}, status=404)
         return web.json(case)
 
+    @app.page("/cases/")
+    async def cases_view(web: Any, request: Any) -> Any:
+        """This worker's cases (its partitions), optionally of one workflow: for KPIs and boards."""
+        workflow = request.query.get("workflow")
+        return web.json([c for c in case_table.values() if not workflow or c.get("workflow") == workflow])
+
     @app.page("/ready/")
     async def ready(web: Any, request: Any) -> Any:
         assigned = len(app.consumer.assignment()) if app.consumer else 0
