@@ -270,11 +270,19 @@ def handoff_met(h: dict[str, Any], now: Any = None) -> str:
 
 
 def render_case(case: dict[str, Any], console: Console) -> None:
+    from datetime import timedelta
+
     from fengqiao.schemas.codec import SHANGHAI
     from fengqiao.schemas.envelope import parse_time
 
     def local(t: str | None) -> str:
-        return parse_time(t).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if t else "—"
+        """Beijing time; a limit ending at midnight reads as 24:00 of its last day, as the law counts."""
+        if not t:
+            return "—"
+        at = parse_time(t).astimezone(SHANGHAI)
+        if (at.hour, at.minute, at.second) == (0, 0, 0):
+            return f"{(at - timedelta(days=1)):%Y-%m-%d} 24:00"
+        return f"{at:%Y-%m-%d %H:%M}"
 
     console.print(
         f"[bold]案件 {case['case_id']}[/]  流程 workflow {case['workflow']}  状态 status "

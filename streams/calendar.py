@@ -45,8 +45,10 @@ class CalendarNotCovered(Exception):
 
     def __init__(self, year: int) -> None:
         self.year = year
-        super().__init__(f"the working-day calendar does not cover {year}: add the State Council's "
-                         f"arrangement for {year} to the calendar override file")
+        super().__init__(
+            f"the working-day calendar does not cover {year}: add the State Council's "
+            f"arrangement for {year} to the calendar override file"
+        )
 
 
 class CalendarError(ValueError):
@@ -80,8 +82,9 @@ class WorkingCalendar:
             raise CalendarError(f"{path}: not valid YAML: {e}") from e
         years = data.get("years") if isinstance(data, dict) else None
         if not isinstance(years, dict):
-            raise CalendarError(f"{path}: expected a mapping "
-                                "'years: {YEAR: {holidays: [...], workdays: [...]}}'")
+            raise CalendarError(
+                f"{path}: expected a mapping 'years: {{YEAR: {{holidays: [...], workdays: [...]}}}}'"
+            )
         for year, spec in years.items():
             if not isinstance(year, int) or not 1949 < year < 2200:
                 raise CalendarError(f"{path}: year {year!r} is not a year")
@@ -94,8 +97,10 @@ class WorkingCalendar:
                 raise CalendarError(f"{path}: year {year}: {d} is both a holiday and a make-up working day")
             for d in sorted(workdays):
                 if d.weekday() < 5:
-                    raise CalendarError(f"{path}: year {year}: workdays: {d} is a "
-                                        f"{d.strftime('%A')}; make-up working days fall on a weekend")
+                    raise CalendarError(
+                        f"{path}: year {year}: workdays: {d} is a "
+                        f"{d.strftime('%A')}; make-up working days fall on a weekend"
+                    )
             self.override_years.add(year)
             self._holidays |= holidays
             self._workdays |= workdays
@@ -215,9 +220,16 @@ def shift(d: date, n: int, unit: Unit = "day") -> date:
     return date(year, month, min(d.day, _stdlib_calendar.monthrange(year, month)[1]))
 
 
-def due(kind: ClockKind | str, length: int, start: date | datetime | None,
-        calendar: WorkingCalendar | None = None, *, before: date | datetime | None = None,
-        unit: Unit = "day", roll_over_holidays: bool = False) -> datetime:
+def due(
+    kind: ClockKind | str,
+    length: int,
+    start: date | datetime | None,
+    calendar: WorkingCalendar | None = None,
+    *,
+    before: date | datetime | None = None,
+    unit: Unit = "day",
+    roll_over_holidays: bool = False,
+) -> datetime:
     """The instant (aware, UTC) at which a limit runs out.
 
     * ``calendar_days``: 24:00 Asia/Shanghai of the day ``length`` days (or months, years: ``unit``)

@@ -124,8 +124,9 @@ class Directory:
             if not found:
                 raise DirectoryError(f"{path}: no {' or '.join(FILE_NAMES)} in this folder")
             if len(found) > 1:
-                raise DirectoryError(f"{path}: several directory files ({', '.join(f.name for f in found)}); "
-                                     "keep one")
+                raise DirectoryError(
+                    f"{path}: several directory files ({', '.join(f.name for f in found)}); keep one"
+                )
             path = found[0]
         if not path.is_file():
             raise DirectoryError(f"{path}: no such file")
@@ -138,8 +139,13 @@ class Directory:
         return cls.from_records(rows, divisions=divisions, source=str(path))
 
     @classmethod
-    def from_records(cls, rows: Iterable[Mapping[str, Any]], *, divisions: Mapping[Any, Any] | None = None,
-                     source: str = "<memory>") -> Directory:
+    def from_records(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        divisions: Mapping[Any, Any] | None = None,
+        source: str = "<memory>",
+    ) -> Directory:
         """Build and validate a directory from plain dicts (one per agency)."""
         agencies: dict[str, Agency] = {}
         for i, row in enumerate(rows):
@@ -150,13 +156,15 @@ class Directory:
         for a in agencies.values():
             if a.parent is not None and a.parent not in agencies:
                 raise DirectoryError(
-                    f"{source}: agency {a.id}: field 'parent': parent {a.parent!r} not found")
+                    f"{source}: agency {a.id}: field 'parent': parent {a.parent!r} not found"
+                )
         for a in agencies.values():  # no cycles in the chain of superiors
             seen, cur = {a.id}, a.parent
             while cur is not None:
                 if cur in seen:
                     raise DirectoryError(
-                        f"{source}: agency {a.id}: field 'parent': the chain of parents loops")
+                        f"{source}: agency {a.id}: field 'parent': the chain of parents loops"
+                    )
                 seen.add(cur)
                 cur = agencies[cur].parent
         names: dict[str, str] = {}
@@ -201,12 +209,14 @@ class Directory:
         return self.divisions.get(code)
 
     # -- routing -----------------------------------------------------------------------------
-    def candidates(self, agency_type: str, division_code: str, role: str | None = None,
-                   service: str | None = None) -> list[Agency]:
+    def candidates(
+        self, agency_type: str, division_code: str, role: str | None = None, service: str | None = None
+    ) -> list[Agency]:
         """Every agency that could serve, best first (the order `route` uses)."""
         if agency_type not in agency_types():
             raise ValueError(
-                f"unknown agency type {agency_type!r}; expected one of {', '.join(agency_types())}")
+                f"unknown agency type {agency_type!r}; expected one of {', '.join(agency_types())}"
+            )
         if err := check_division_code(division_code):
             raise ValueError(err)
         scored = []
@@ -223,8 +233,9 @@ class Directory:
                 scored.append(((-depth, role is None and bool(a.roles), a.id), a))
         return [a for _, a in sorted(scored, key=lambda t: t[0])]
 
-    def route(self, agency_type: str, division_code: str, role: str | None = None, *,
-              service: str | None = None) -> Agency | None:
+    def route(
+        self, agency_type: str, division_code: str, role: str | None = None, *, service: str | None = None
+    ) -> Agency | None:
         """The agency of ``agency_type`` (with ``role`` / ``service`` if given) whose jurisdiction is
         the longest prefix match of ``division_code``; None when no such agency covers it.
 
@@ -291,8 +302,13 @@ def _read_csv(path: Path) -> list[Mapping[str, Any]]:
         rows = []
         for row in reader:
             lists = ("jurisdiction", "roles", "services")
-            rows.append({k: _split(v) if k in lists else (v or "").strip() or None
-                         for k, v in row.items() if k is not None})
+            rows.append(
+                {
+                    k: _split(v) if k in lists else (v or "").strip() or None
+                    for k, v in row.items()
+                    if k is not None
+                }
+            )
         return rows
 
 
@@ -350,5 +366,12 @@ def _agency(row: Mapping[str, Any], index: int, source: str) -> Agency:
             raise bad("services", f"unknown service type {s!r}; expected one of {', '.join(service_types())}")
     if services and atype not in ("service_body", "judicial_bureau"):
         raise bad("services", "only service bodies and judicial bureau units provide services")
-    return Agency(id=aid, type=atype, name=name.strip(), parent=parent, jurisdiction=tuple(jurisdiction),
-                  roles=tuple(roles), services=tuple(services))
+    return Agency(
+        id=aid,
+        type=atype,
+        name=name.strip(),
+        parent=parent,
+        jurisdiction=tuple(jurisdiction),
+        roles=tuple(roles),
+        services=tuple(services),
+    )

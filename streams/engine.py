@@ -240,10 +240,9 @@ def _fold_hub_event(case: Case, etype: str, r: dict[str, Any]) -> None:
         case["alerts"].append(
             {"type": etype, **{k: r[k] for k in ("detected_at", "failed_at", "reason", "alerted") if k in r}}
         )
-    if "rule_id" in r or etype in ("PickupMissed", "DeliveryMissed", "ContactLost"):
-        rule = (r.get("deadline") or {}).get("rule_id") or r.get("rule_id")
-        if rule and rule not in case["breaches"]:
-            case["breaches"].append(rule)
+    rule = (r.get("deadline") or {}).get("rule_id")
+    if "alerted" in r and rule and rule not in case["breaches"]:  # a rule's breach event (PickupMissed, ...)
+        case["breaches"].append(rule)
     if r.get("notice_late"):
         case.setdefault("flags", {})["notice_late"] = True
     case["facts"][etype] = r
@@ -347,6 +346,8 @@ class _Decider:
             opened_by = step.opened_by or ((rule.start.split(".")[0],) if rule else ())
             if env.type not in opened_by or not self.applies(rule):
                 continue
+            if any(h["step"] == step.name for h in open_handoffs(self.case)):
+                continue  # a corrected or re-sent opening event: the open handoff stands
             selectors = rule.obliged if rule else [Selector.model_validate(s) for s in step.obliged]
             agencies = self.resolve(selectors)
             if not agencies:
@@ -560,9 +561,10 @@ class _Decider:
                 continue
             step = self.wf.step(h["step"])
             rule = self.rule(step)
+            stamp = f"{h['id']}@{h['deadline']['due']}"  # a re-routed handoff's new deadline gets new ids
             missing = "receipt" if step.acknowledged_by and not h["acknowledged_at"] else "disposition"
             self.emit(
-                "HandoffOverdue", {**self.base(h), "missing": missing, "detected_at": self.now}, key=h["id"]
+                "HandoffOverdue", {**self.base(h), "missing": missing, "detected_at": self.now}, key=stamp
             )
             targets = self.resolve(rule.escalate_to, h["obliged"]) if rule else []
             alerted = [to_ref(a) for a in targets]
@@ -582,7 +584,7 @@ class _Decider:
                         **self.wf.extra(self.case, h, rule.on_breach, self.policy),
                         "detected_at": self.now,
                     },
-                    key=f"{h['id']}/breach",
+                    key=f"{stamp}/breach",
                 )
             for level, target in enumerate(targets, 1):
                 self.emit(
@@ -595,7 +597,7 @@ class _Decider:
                         "new_deadline": None,
                         "escalated_at": self.now,
                     },
-                    key=f"{h['id']}/{target.id}",
+                    key=f"{stamp}/{target.id}",
                 )
 
 

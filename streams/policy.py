@@ -32,16 +32,29 @@ from fengqiao.streams.directory import KNOWN_ROLES, agency_types, service_types
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 DEFAULT_VERSION = "2026.1"
 WORKFLOWS = ("release", "mediation", "corrections", "legal_aid", "services")
-CONFIDENCE = {"L": "read in the law or rule itself", "P": "local or provincial practice",
-              "U": "widely believed, not confirmed in a source"}
+CONFIDENCE = {
+    "L": "read in the law or rule itself",
+    "P": "local or provincial practice",
+    "U": "widely believed, not confirmed in a source",
+}
 RELATIONS = ("superior", "originator")
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 EVENT_REF = re.compile(r"^(?P<event>[A-Z][A-Za-z0-9]*)(\.(?P<field>[a-z][a-z0-9_]*))?$")
 SITUATION = re.compile(r"^situation:[a-z][a-z0-9_]*$")
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 50x faster
-SHOW_COLUMNS = ("id", "中文", "English", "clock", "length", "start", "on breach", "escalate to", "source",
-                "confidence")
+SHOW_COLUMNS = (
+    "id",
+    "中文",
+    "English",
+    "clock",
+    "length",
+    "start",
+    "on breach",
+    "escalate to",
+    "source",
+    "confidence",
+)
 
 
 class PolicyError(ValueError):
@@ -77,8 +90,10 @@ class Selector(BaseModel):
             return {"relation": text}
         atype, _, role = text.partition(":")
         if atype not in agency_types():
-            raise ValueError(f"agency {text!r} is not an agency type ({', '.join(agency_types())}), "
-                             f"TYPE:ROLE, or one of {', '.join(RELATIONS)}")
+            raise ValueError(
+                f"agency {text!r} is not an agency type ({', '.join(agency_types())}), "
+                f"TYPE:ROLE, or one of {', '.join(RELATIONS)}"
+            )
         if role and role not in KNOWN_ROLES | set(service_types()):
             raise ValueError(f"agency {text!r}: role {role!r} is not one of {', '.join(sorted(KNOWN_ROLES))}")
         return {"type": atype, "role": role or None}
@@ -188,13 +203,25 @@ class Rule(BaseModel):
         return self
 
     # -- computing ---------------------------------------------------------------------------
-    def due(self, start: date | datetime | None, calendar: WorkingCalendar | None = None, *,
-            before: date | datetime | None = None) -> datetime:
+    def due(
+        self,
+        start: date | datetime | None,
+        calendar: WorkingCalendar | None = None,
+        *,
+        before: date | datetime | None = None,
+    ) -> datetime:
         """The instant (UTC) this rule's limit runs out for a clock started at ``start``."""
         if self.kind == "exemption" or self.clock is None or self.length is None:
             raise ValueError(f"rule {self.id} is an exemption, not a deadline")
-        return due(self.clock, self.length, start, calendar, before=before, unit=self.unit,
-                   roll_over_holidays=self.roll_over_holidays)
+        return due(
+            self.clock,
+            self.length,
+            start,
+            calendar,
+            before=before,
+            unit=self.unit,
+            roll_over_holidays=self.roll_over_holidays,
+        )
 
     def length_text(self) -> str:
         """The length as shown to people: ``3``, ``1 month``, ``5 years``, ``45 (+15)``."""
@@ -241,8 +268,10 @@ class MediationRisk(BaseModel):
         reasons = [f for f in j.flags if risk.get(f)]
         if j.party_count_at_least is not None and (risk.get("party_count") or 0) >= j.party_count_at_least:
             reasons.append(f"party_count {risk.get('party_count')} >= {j.party_count_at_least}")
-        if j.repeated_calls_at_least is not None and \
-                (risk.get("repeated_calls") or 0) >= j.repeated_calls_at_least:
+        if (
+            j.repeated_calls_at_least is not None
+            and (risk.get("repeated_calls") or 0) >= j.repeated_calls_at_least
+        ):
             reasons.append(f"repeated_calls {risk.get('repeated_calls')} >= {j.repeated_calls_at_least}")
         if j.amount_fen_at_least is not None and (amount_fen or 0) >= j.amount_fen_at_least:
             reasons.append(f"amount_fen {amount_fen} >= {j.amount_fen_at_least}")
@@ -308,8 +337,14 @@ class Policy(BaseModel):
     def rules_for(self, workflow: str) -> list[Rule]:
         return [r for r in self.rules if r.workflow == workflow]
 
-    def deadline(self, rule_id: str, start: date | datetime | None, calendar: WorkingCalendar | None = None,
-                 *, before: date | datetime | None = None) -> dict[str, Any]:
+    def deadline(
+        self,
+        rule_id: str,
+        start: date | datetime | None,
+        calendar: WorkingCalendar | None = None,
+        *,
+        before: date | datetime | None = None,
+    ) -> dict[str, Any]:
         """The ``fengqiao.common.Deadline`` record for a rule started at ``start``.
 
         ``length`` is in units of the clock; for a rule counted in months or years it is the number
@@ -324,8 +359,14 @@ class Policy(BaseModel):
             if anchor is None:
                 raise ValueError(f"rule {r.id}: no start")
             length = abs((local_date(anchor) - last).days)
-        return {"due": at, "rule_id": r.id, "policy_version": self.version, "clock": r.clock,
-                "length": length, "source": r.source}
+        return {
+            "due": at,
+            "rule_id": r.id,
+            "policy_version": self.version,
+            "clock": r.clock,
+            "length": length,
+            "source": r.source,
+        }
 
 
 def _sort_key(p: Policy) -> tuple[datetime, tuple[Any, ...]]:
@@ -340,8 +381,12 @@ class PolicySet:
         self._by_version: dict[str, Policy] = {}
         for p in policies:
             if p.version in self._by_version:
-                raise PolicyError([f"{p.path or '<memory>'}: version {p.version} is already loaded from "
-                                   f"{self._by_version[p.version].path or '<memory>'}"])
+                raise PolicyError(
+                    [
+                        f"{p.path or '<memory>'}: version {p.version} is already loaded from "
+                        f"{self._by_version[p.version].path or '<memory>'}"
+                    ]
+                )
             self._by_version[p.version] = p
         self._ordered = sorted(self._by_version.values(), key=_sort_key)
 
@@ -382,16 +427,23 @@ class PolicySet:
             raise ValueError("at must be an aware instant")
         in_effect = [p for p in self._ordered if p.effective_at <= at]
         if not in_effect:
-            raise PolicyError([f"no policy version is in effect at {at.isoformat()}; "
-                               f"the first takes effect {self._ordered[0].effective_at.isoformat()}"])
+            raise PolicyError(
+                [
+                    f"no policy version is in effect at {at.isoformat()}; "
+                    f"the first takes effect {self._ordered[0].effective_at.isoformat()}"
+                ]
+            )
         return in_effect[-1]
 
     def for_open_case(self, opened_under: str, at: datetime) -> Policy:
         """The version that governs an open case at ``at``: its own, unless a newer version in effect
         says ``applies_to: all_open_cases`` (then the newest such one)."""
         own = self.get(opened_under)
-        newer = [p for p in self._ordered if p.effective_at <= at and _sort_key(p) > _sort_key(own)
-                 and p.applies_to == "all_open_cases"]
+        newer = [
+            p
+            for p in self._ordered
+            if p.effective_at <= at and _sort_key(p) > _sort_key(own) and p.applies_to == "all_open_cases"
+        ]
         return newer[-1] if newer else own
 
 
@@ -461,8 +513,11 @@ def cross_check(policy: Policy, catalogue: Catalogue | None = None) -> list[str]
         if r.id in seen:
             errors.append(f"{where}: rule {r.id}: id: duplicate rule id")
         seen.add(r.id)
-        refs = [("start", r.start, True, True), ("before", r.before, True, True),
-                ("on_breach", r.on_breach, False, True)]
+        refs = [
+            ("start", r.start, True, True),
+            ("before", r.before, True, True),
+            ("on_breach", r.on_breach, False, True),
+        ]
         refs += [("fulfilled_by", f, False, False) for f in r.fulfilled_by]
         refs += [("applies_if", k, False, True) for k in r.applies_if]
         for what, ref, situations, fields in refs:
@@ -496,8 +551,13 @@ def _read(path: Path) -> dict[str, Any]:
     return raw
 
 
-def parse_policy(raw: Mapping[str, Any], *, where: str = "<memory>", catalogue: Catalogue | None = None,
-                 check_catalogue: bool = True) -> Policy:
+def parse_policy(
+    raw: Mapping[str, Any],
+    *,
+    where: str = "<memory>",
+    catalogue: Catalogue | None = None,
+    check_catalogue: bool = True,
+) -> Policy:
     """Validate a policy from plain data; `PolicyError` lists every problem found."""
     try:
         policy = Policy.model_validate({**raw, "path": where})
@@ -542,7 +602,24 @@ def show_rows(policy: Policy) -> list[dict[str, str]]:
         clock = r.clock or "—"
         if r.clock == "before_event":
             clock = f"before_event ({r.before})"
-        rows.append(dict(zip(SHOW_COLUMNS, (
-            r.id, r.title_zh, r.title_en, clock, r.length_text(), r.start, r.on_breach or "—",
-            ", ".join(map(str, r.escalate_to)) or "—", r.source, r.confidence), strict=True)))
+        rows.append(
+            dict(
+                zip(
+                    SHOW_COLUMNS,
+                    (
+                        r.id,
+                        r.title_zh,
+                        r.title_en,
+                        clock,
+                        r.length_text(),
+                        r.start,
+                        r.on_breach or "—",
+                        ", ".join(map(str, r.escalate_to)) or "—",
+                        r.source,
+                        r.confidence,
+                    ),
+                    strict=True,
+                )
+            )
+        )
     return rows

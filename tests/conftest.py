@@ -54,7 +54,11 @@ class BackgroundHub:
 
 @pytest.fixture(scope="session")
 def hub_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=Path(tmp_path_factory.mktemp("hub")), partitions=4, log_level="WARNING")
+    data = Path(tmp_path_factory.mktemp("hub"))
+    # The hub's clock is a file the scenario tests move; until one writes it, it is the system's.
+    return Settings(
+        data_dir=data, partitions=4, log_level="WARNING", clock=f"file:{data / 'clock'}", tick_s=0.2
+    )
 
 
 @pytest.fixture(scope="session")

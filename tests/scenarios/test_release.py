@@ -289,3 +289,27 @@ def test_a_policy_change_applies_to_new_cases_and_old_cases_keep_their_version(t
     # The old case, decided again after the new version exists, still runs under 2026.1.
     old.publish("PersonReleased", RELEASE, "zj-prison-2", released_at=RELEASE)
     assert old.handoff("report")["deadline"]["policy_version"] == "2026.1"
+
+
+def test_a_re_routed_handoff_can_go_overdue_again_at_its_new_deadline() -> None:
+    s = Story()
+    notice(s, key=False)
+    s.time_passes(T0 + timedelta(days=5))  # acknowledge overdue at qs-jo-1
+    s.publish(
+        "ResidenceDisputed",
+        T0 + timedelta(days=6),
+        "qs-jo-1",
+        suggested_residence={"code": "339901002001", "name": "白石村"},
+        handoff_id=None,
+    )
+    assert s.handoff("acknowledge")["state"] == "assigned"
+    assert "HandoffOverdue" in s.time_passes(T0 + timedelta(days=20))
+    assert s.handoff("acknowledge")["obliged"]["agency_id"] == "qs-jo-2"
+    assert s.handoff("acknowledge")["state"] == "escalated"
+
+
+def test_a_re_sent_notice_does_not_open_a_second_hand_over() -> None:
+    s = Story()
+    notice(s, key=True)
+    notice(s, key=True)  # the prison sends it again with a new id
+    assert sorted(s.case["handoffs"]) == ["XS-1/acknowledge/1", "XS-1/pickup_plan/1"]
