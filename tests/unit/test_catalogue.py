@@ -95,6 +95,7 @@ ENGINE_EVENTS = [
     "HandoffReassigned",
     "HandoffCancelled",
     "RoutingFailed",
+    "DeadlineNotComputable",  # issue 3: a calendar year nobody covers is an error event, not a guess
 ]
 HUB_RECORDS = ["CaseUpdated", "DeadLetter"]
 WORKFLOWS = {"release", "mediation", "corrections", "legal_aid", "services"}
