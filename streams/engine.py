@@ -278,7 +278,10 @@ class _Decider:
         self.cause_env = cause if isinstance(cause, Envelope) else None
         self.decisions: list[Decision] = []
         version = case["policy_version"]
-        self.policy: Policy = ctx.policies.get(version) if version else ctx.policies.for_new_case(now)
+        # A case keeps the version it was opened under, unless a newer one says it applies to open cases.
+        self.policy: Policy = (
+            ctx.policies.for_open_case(version, now) if version else ctx.policies.for_new_case(now)
+        )
 
     # Every decision goes through here: a stable id, the envelope, a complete record, folded at once.
     def emit(self, etype: str, record: dict[str, Any], key: str) -> None:

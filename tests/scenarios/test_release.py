@@ -313,3 +313,20 @@ def test_a_re_sent_notice_does_not_open_a_second_hand_over() -> None:
     notice(s, key=True)
     notice(s, key=True)  # the prison sends it again with a new id
     assert sorted(s.case["handoffs"]) == ["XS-1/acknowledge/1", "XS-1/pickup_plan/1"]
+
+
+def test_a_version_for_all_open_cases_reaches_a_case_opened_before_it(tmp_path: Path) -> None:
+    from fengqiao.streams.policy import POLICY_DIR
+
+    raw = yaml.safe_load((POLICY_DIR / "2026.1.yaml").read_text())
+    raw.update(version="2026.3", effective_from="2026-10-01", applies_to="all_open_cases")
+    next(r for r in raw["rules"] if r["id"] == "release.report")["length"] = 20
+    (tmp_path / "2026.3.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True))
+    ctx = load_context()
+    ctx.policies = PolicySet([*default_policy_set(), *PolicySet.load(tmp_path / "2026.3.yaml")])
+    s = Story(ctx=ctx)
+    notice(s, key=False)  # 1 Sep, under 2026.1
+    s.publish("PersonReleased", RELEASE, "zj-prison-2", released_at=RELEASE)  # decided in October
+    assert s.case["policy_version"] == "2026.1"
+    assert s.handoff("report")["deadline"]["policy_version"] == "2026.3"
+    assert s.handoff("report")["deadline"]["length"] == 20
