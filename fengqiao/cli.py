@@ -65,6 +65,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _endpoints(s: Settings) -> Any:
+    """Where the running hub is, or a message saying how to start one."""
+    from fengqiao.hub import Endpoints, HubError
+
+    try:
+        return Endpoints.resolve(s)
+    except HubError as e:
+        raise fail(str(e)) from None
+
+
 def _run(coro: Any) -> Any:
     from fengqiao.hub import HubError
     from fengqiao.infra.broker import BrokerError
@@ -121,14 +131,10 @@ def worker(
     web_port: Annotated[int, typer.Option(help="port of the worker's web endpoints")] = 6066,
 ) -> None:
     """Run one worker against a running broker and registry (to scale out on a real cluster)."""
-    from fengqiao.hub import Endpoints, HubError
     from fengqiao.streams.worker import run
 
     s = settings(broker, registry)
-    try:
-        ep = Endpoints.resolve(s)
-    except HubError as e:
-        raise fail(str(e)) from None
+    ep = _endpoints(s)
     run(ep.bootstrap, ep.registry, web_port, s)
 
 
@@ -217,13 +223,8 @@ def case_show(
     """A case's current state and its events 案件当前状态."""
     import httpx
 
-    from fengqiao.hub import Endpoints, HubError
-
     s = settings(broker, registry)
-    try:
-        ep = Endpoints.resolve(s)
-    except HubError as e:
-        raise fail(str(e)) from None
+    ep = _endpoints(s)
     if not ep.workers:
         raise fail("no worker address known; run this next to `fengqiao up`")
     try:
@@ -409,12 +410,7 @@ def _all_cases(s: Settings, workflow: str) -> list[dict[str, Any]]:
     """Every case of a workflow, from every worker (each holds the cases of its partitions)."""
     import httpx
 
-    from fengqiao.hub import Endpoints, HubError
-
-    try:
-        ep = Endpoints.resolve(s)
-    except HubError as e:
-        raise fail(str(e)) from None
+    ep = _endpoints(s)
     cases: dict[str, dict[str, Any]] = {}
     for w in ep.workers:
         try:

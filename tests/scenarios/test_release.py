@@ -238,18 +238,7 @@ def test_a_deadline_in_a_year_the_calendar_does_not_cover_is_an_error_event(tmp_
     if WorkingCalendar().covers(2027):
         pytest.skip("the installed calendar covers 2027: this test needs a year it does not")
     s2 = Story("XS-2")
-    s2.publish_env(
-        *release_event(
-            "ReleaseNoticeIssued",
-            "XS-2",
-            late,
-            "zj-prison-2",
-            key_person=False,
-            residence=HOME,
-            expected_release_date=date(2027, 4, 20),
-        ),
-        late,
-    )
+    notice(s2, key=False, issued=late, release_day=date(2027, 4, 20))
     [err] = s2.decisions("DeadlineNotComputable")
     assert err["year"] == 2027 and err["addressed_to"]["agency_id"] == "qs-jb"
     assert s2.handoff("acknowledge")["deadline"] is None
@@ -270,18 +259,7 @@ def test_a_policy_change_applies_to_new_cases_and_old_cases_keep_their_version(t
     notice(old)  # opened 1 Sep, under 2026.1
     new = Story("XS-NEW", ctx)
     opened = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)  # Monday 12 Oct, under 2026.2
-    new.publish_env(
-        *release_event(
-            "ReleaseNoticeIssued",
-            "XS-NEW",
-            opened,
-            "zj-prison-2",
-            key_person=False,
-            residence=HOME,
-            expected_release_date=date(2026, 12, 1),
-        ),
-        opened,
-    )
+    notice(new, key=False, issued=opened, release_day=date(2026, 12, 1))
     assert old.handoff("acknowledge")["deadline"]["policy_version"] == "2026.1"
     assert new.handoff("acknowledge")["deadline"]["policy_version"] == "2026.2"
     assert new.handoff("acknowledge")["deadline"]["length"] == 5
