@@ -381,6 +381,12 @@ def test_removed_last_records_are_caught_by_the_checkpoint(led: Ledger) -> None:
     assert p.checkpoint_id == cp.id
 
 
+def test_removed_last_record_is_caught_by_the_head(led: Ledger) -> None:
+    sql(led, 'DELETE FROM ledger_records WHERE topic = :t AND "partition" = 1 AND "offset" = 4', t=RELEASE)
+    p = assert_problem(led.verify(), Kind.REMOVED, RELEASE, 1, 4)
+    assert "end were removed" in p.detail
+
+
 def test_inserted_record_with_renumbering(led: Ledger) -> None:
     """An intruder moves offsets 5.. up by one and puts a forged record, chained right, at offset 5."""
     sql(
@@ -500,6 +506,22 @@ def test_altered_checkpoint_heads(led: Ledger) -> None:
     sql(led, "UPDATE ledger_checkpoints SET heads = :h WHERE id = :i", h=heads, i=cp.id)
     p = assert_problem(led.verify(), Kind.CHECKPOINT_FORGED, None, None, None)
     assert p.checkpoint_id == cp.id
+
+
+def test_checkpoint_signed_by_an_intruders_key(led: Ledger) -> None:
+    led.checkpoint()
+    intruder = make_intruder_checkpoint(led)
+    p = assert_problem(led.verify(), Kind.CHECKPOINT_FORGED, None, None, None)
+    assert p.checkpoint_id == intruder and "names key" in p.detail
+
+
+def make_intruder_checkpoint(led: Ledger) -> int:
+    """An intruder signs the current heads with their own key, as the ledger would, and stores it."""
+    theirs = Ledger(led.url, Sha256Ed25519.generate(), schema=led._checkpoints.schema)
+    try:
+        return theirs.checkpoint().id
+    finally:
+        theirs.close()
 
 
 def test_removed_checkpoint(led: Ledger) -> None:
