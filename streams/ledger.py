@@ -178,21 +178,26 @@ def _opt(parts: list[bytes], b: bytes | None) -> None:
         _bytes(parts, b)
 
 
+_NAMES: dict[str, bytes] = {}  # header name -> its encoded prefix; the hub uses a handful of names
+
+
 def encode_headers(headers: Sequence[Header]) -> bytes:
     """The headers part of the canonical encoding (also what the ``headers`` column holds)."""
-    pack = _U32.pack
-    out = bytearray(pack(len(headers)))
+    pack, names = _U32.pack, _NAMES
+    parts = [pack(len(headers))]
+    add = parts.append
     for name, value in headers:
-        n = name.encode()
-        out += pack(len(n))
-        out += n
+        prefix = names.get(name)
+        if prefix is None:
+            n = name.encode()
+            prefix = pack(len(n)) + n
+            if len(names) < 4096:
+                names[name] = prefix
         if value is None:
-            out += b"\x00"
+            add(prefix + b"\x00")
         else:
-            out += b"\x01"
-            out += pack(len(value))
-            out += value
-    return bytes(out)
+            add(prefix + b"\x01" + pack(len(value)) + value)
+    return b"".join(parts)
 
 
 def decode_headers(block: bytes) -> tuple[Header, ...]:
