@@ -39,9 +39,10 @@ Hash chain, one per (topic, partition)
     the same key, value, headers and timestamp is the same record and is skipped.
 
     The indexed columns (event_id = ce_id, event_type = ce_type, case_id = ce_subject or else the
-    key, source = ce_source, event_time = ce_time, causation_id = ce_causationid; header values
-    read as UTF-8 with replacement) are not hashed: they are a function of the hashed headers and
-    key, and verification recomputes and compares them.
+    key, source = ce_source, event_time = ce_time as UTC or NULL if not RFC 3339, causation_id =
+    ce_causationid; the first header of a name counts, read as UTF-8 with replacement) are not
+    hashed: they are a function of the hashed headers and key, and verification recomputes and
+    compares them.
 
 Checkpoints
     The suite signs the UTF-8 bytes of this JSON (keys sorted, separators ``,`` and ``:``, ASCII)::
@@ -52,6 +53,13 @@ Checkpoints
          "suite": "sha256-ed25519"}
 
     ``previous`` chains the checkpoints, so removing one from the middle is detected.
+
+Verification
+    `Ledger.verify` walks each chain in offset order, recomputing every hash and link, compares the
+    indexed columns with the headers, checks each checkpoint's signature and link to the one before,
+    and that the chain's hash at each signed offset is the signed one. It names the first problem of
+    each chain (`Kind`: altered, removed, inserted, reordered, rewritten) with topic, partition and
+    offset, and every bad checkpoint (checkpoint_forged, checkpoint_removed) with its id.
 
 What verification cannot see (inherent to hash chains): records appended after the last
 checkpoint can be removed or rewritten at the tail, and the last checkpoint itself can be removed,
@@ -1076,7 +1084,7 @@ class Ledger:
             for row in rows:
                 report.records += 1
                 off = row.offset
-                while mi < len(marks) and marks[mi] < off:
+                if mi < len(marks) and marks[mi] < off:
                     return problem(
                         Kind.REMOVED,
                         marks[mi],
