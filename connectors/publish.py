@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from fengqiao.hub import connect
-from fengqiao.schemas.codec import FieldError
+from fengqiao.schemas.codec import Codec, FieldError
 from fengqiao.settings import Settings
+from fengqiao.streams.ledger import Ledger
 from fengqiao.streams.publisher import Published, Publisher
 
 from .cloudevents_json import Refused, parse
@@ -28,7 +29,25 @@ async def publish_lines(
     """Publish every valid line (1-based numbers in callbacks); a bad line never stops the good ones."""
     ep, codec = await connect(settings)
     report = Report()
-    async with Publisher(ep.bootstrap, codec) as pub:
+    ledger = Ledger(ep.ledger) if ep.ledger else None  # "accepted" = in the ledger (docs/durability.md)
+    try:
+        await _publish(ep.bootstrap, codec, ledger, lines, report, on_accept, on_refuse)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return report
+
+
+async def _publish(
+    bootstrap: str,
+    codec: Codec,
+    ledger: Ledger | None,
+    lines: Iterable[str],
+    report: Report,
+    on_accept: Callable[[int, Published], object],
+    on_refuse: Callable[[int, list[FieldError]], object],
+) -> None:
+    async with Publisher(bootstrap, codec, ledger) as pub:
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -41,4 +60,3 @@ async def publish_lines(
             published = await pub.publish(acc.envelope, acc.record)
             report.accepted += 1
             on_accept(n, published)
-    return report

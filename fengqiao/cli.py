@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fengqiao import logs
+from fengqiao.cli_audit import audit_app, dead_app, replay
 from fengqiao.settings import Settings
 
 app = typer.Typer(
@@ -31,6 +32,9 @@ app.add_typer(case_app, name="case")
 policy_app = typer.Typer(help="The versioned deadline policy 期限政策.", no_args_is_help=True)
 kpi_app = typer.Typer(help="KPIs the agencies report on 考核指标.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dead_app, name="deadletters")
+app.command()(replay)
 app.add_typer(kpi_app, name="kpi")
 
 # Wide enough for Chinese tables when piped (rich falls back to 80 columns off a terminal).

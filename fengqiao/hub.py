@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +36,9 @@ from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryClient, RegistryStore, serve
 from fengqiao.schemas.registry import stop as stop_registry
 from fengqiao.settings import Settings
+from fengqiao.streams.archiver import Archiver
+from fengqiao.streams.crypto import load_or_create_key
+from fengqiao.streams.ledger import Ledger
 from fengqiao.streams.topics import all_topics
 
 log = logs.get(__name__)
@@ -51,6 +55,7 @@ class Endpoints:
     bootstrap: str
     registry: str
     workers: list[str] = field(default_factory=list)  # worker web URLs
+    ledger: str | None = None  # the ledger's URL: "accepted" waits until a record is in it
 
     @classmethod
     def resolve(cls, settings: Settings) -> Endpoints:
@@ -65,7 +70,7 @@ class Endpoints:
                 bootstrap = parse_broker_url(settings.broker)
             except BrokerError as e:
                 raise HubError(str(e)) from None
-            return cls(bootstrap, registry, (running or {}).get("workers", []))
+            return cls(bootstrap, registry, (running or {}).get("workers", []), (running or {}).get("ledger"))
         if running is None:
             raise HubError(
                 f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
@@ -75,7 +80,12 @@ class Endpoints:
             raise HubError(
                 f"the hub that wrote {rt} (pid {running['pid']}) is gone: start it with `fengqiao up`"
             )
-        return cls(running["bootstrap"], settings.registry or running["registry"], running.get("workers", []))
+        return cls(
+            running["bootstrap"],
+            settings.registry or running["registry"],
+            running.get("workers", []),
+            running.get("ledger"),
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -106,6 +116,9 @@ class Hub:
         self.codec: Codec | None = None
         self.workers: list[WorkerProcess] = []
         self._registry_server: Any = None
+        self.ledger: Ledger | None = None
+        self.archiver: Archiver | None = None
+        self._archiver_task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -143,6 +156,22 @@ class Hub:
         client = RegistryClient(self.registry_url)
         ids = await client.register_catalogue(catalogue)
         self.codec = Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=self.registry_url)
+        self.ledger = await asyncio.to_thread(self._open_ledger)
+        self.archiver = Archiver(
+            self.bootstrap,
+            self.ledger,
+            [t.name for t in all_topics(catalogue, s)],
+            checkpoint_every=s.checkpoint_every,
+            checkpoint_seconds=s.checkpoint_seconds,
+            fetch_wait_ms=s.fetch_wait_ms,
+        )
+        self._archiver_task = asyncio.create_task(self.archiver.run(), name="fengqiao-archiver")
+        await asyncio.wait(
+            {self._archiver_task, asyncio.ensure_future(self.archiver.ready.wait())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self._archiver_task.done():
+            self._archiver_task.result()  # raises why the archiver could not start
         for i in range(self.n_workers):
             self.workers.append(self._spawn_worker(i))
         await self._wait_workers_ready()
@@ -154,11 +183,47 @@ class Hub:
                     "registry": self.registry_url,
                     "workers": [w.web for w in self.workers],
                     "embedded": s.embedded,
+                    "ledger": s.ledger_url,
                 },
                 indent=2,
             )
         )
         log.info("hub.ready", bootstrap=self.bootstrap, registry=self.registry_url, workers=len(self.workers))
+
+    def _open_ledger(self) -> Ledger:
+        """The ledger, with the hub's signing key (made on first start).
+
+        The embedded broker starts empty every time and rehydrating it from the ledger is not built
+        yet (docs/durability.md), so a default SQLite ledger holding an earlier run is set aside
+        (renamed, kept for audit) rather than continued with offsets that no longer match.
+        """
+        s = self.settings
+        suite = load_or_create_key(s.key_file)
+        if s.embedded and s.ledger is None:
+            path = s.data_dir / "ledger.db"
+            if path.exists() and path.stat().st_size > 0:
+                with Ledger(s.ledger_url, suite) as old:
+                    earlier = old.count()
+                if earlier:
+                    kept = path.with_name(f"ledger-{datetime.now(UTC):%Y%m%dT%H%M%S}.db")
+                    for suffix in ("", "-wal", "-shm"):
+                        src = Path(f"{path}{suffix}")
+                        if src.exists():
+                            src.rename(Path(f"{kept}{suffix}"))
+                    log.warning(
+                        "ledger.set_aside",
+                        kept=str(kept),
+                        records=earlier,
+                        reason="the embedded broker starts empty; rehydration is not built yet",
+                    )
+        elif s.embedded:
+            with Ledger(s.ledger_url, suite) as existing:
+                if existing.count():
+                    raise HubError(
+                        f"the ledger at {s.ledger_url} holds an earlier run and the embedded broker "
+                        "starts empty (rehydration is not built yet): use an empty ledger"
+                    )
+        return Ledger(s.ledger_url, suite)
 
     def _spawn_worker(self, index: int) -> WorkerProcess:
         port = free_port()
@@ -230,6 +295,21 @@ class Hub:
             if w.proc.poll() is not None:
                 raise HubError(f"a worker (pid {w.proc.pid}) exited with code {w.proc.returncode}")
 
+    async def _drain_archiver(self, timeout: float = 10.0) -> None:
+        """Let the archiver catch up with what the workers produced last, then stop it."""
+        assert self._archiver_task is not None and self.archiver is not None
+        deadline = time.monotonic() + timeout
+        last = -1
+        while (
+            not self._archiver_task.done() and time.monotonic() < deadline and self.archiver.archived != last
+        ):
+            last = self.archiver.archived
+            await asyncio.sleep(0.3)  # until a pass adds nothing: the archiver has no "caught up" signal
+        self._archiver_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._archiver_task
+        self._archiver_task = None
+
     async def stop(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             rt = self.settings.runtime_file
@@ -247,6 +327,11 @@ class Hub:
             if w.log_file:
                 w.log_file.close()
         self.workers = []
+        if self._archiver_task is not None:
+            await self._drain_archiver()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
         if self._registry_server is not None:
             await stop_registry(self._registry_server)
             self._registry_server = None

@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     clock: str = Field(default="system", description="'system', or 'file:/path' for tests that move time")
     tick_s: float = Field(default=1.0, gt=0, description="how often the timer looks for passed deadlines")
 
+    ledger: str | None = Field(
+        default=None, description="SQLAlchemy URL of the ledger; unset = SQLite in the data folder"
+    )
+    checkpoint_every: int = Field(default=1000, ge=1, description="sign the chain heads every N records")
+    checkpoint_seconds: float = Field(default=60.0, gt=0, description="... or every T seconds")
+
+    @property
+    def ledger_url(self) -> str:
+        return self.ledger or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "ledger-key.pem"
+
     @property
     def embedded(self) -> bool:
         return not self.broker

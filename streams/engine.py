@@ -25,6 +25,7 @@ release-day handoffs while the acknowledgement handoff stays open, and goes over
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -143,11 +144,13 @@ def fold(case: Case | None, env: Envelope, record: dict[str, Any], workflow: str
     if any(e["id"] == env.id for e in case["events"]):
         return case, False
     rec = to_json(record)
-    case["events"].append(
-        {"id": env.id, "type": env.type, "source": env.source, "time": format_time(env.time)}
-    )
+    # The timeline is kept in (time, id) order, not arrival order: the hub's decisions reach the log a
+    # moment after the agency events that follow them, so arrival order differs between the live path
+    # and a replay of the log, while the set of events — and so this order — does not.
+    entry = {"id": env.id, "type": env.type, "source": env.source, "time": format_time(env.time)}
+    bisect.insort(case["events"], entry, key=lambda e: (e["time"], e["id"]))
     case["version"] += 1
-    case["updated_at"] = format_time(env.time)
+    case["updated_at"] = max(case["updated_at"] or "", entry["time"])
     if env.type in HANDOFF_EVENTS:
         _fold_handoff(case, env.type, rec)
     elif env.source == "fengqiao-hub":
