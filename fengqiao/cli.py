@@ -455,12 +455,25 @@ def schemas_check(repo: Annotated[Path, typer.Option(help="git work tree")] = Pa
 @app.command()
 def bench(
     events: Annotated[int, typer.Option(help="events to push through")] = 5000,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="replay from the ledger vs its raw read rate")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Measure the hub's full path next to a raw aiokafka + fastavro baseline on the same broker."""
+    """Measure the hub's full path next to a raw aiokafka + fastavro baseline on the same broker
+    (or, with --replay, replay through the workflow core next to the ledger's raw read rate)."""
     from fengqiao.bench import render, run_bench
 
     s = settings(log_level="WARNING")
+    if replay:
+        from fengqiao import bench_replay
+
+        result = bench_replay.run_replay_bench(events, progress=None if as_json else err)
+        if as_json:
+            print(json.dumps(result, indent=2))
+        else:
+            bench_replay.render(result, out)
+        return
     result = _run(run_bench(s, events, progress=None if as_json else err))
     if as_json:
         print(json.dumps(result, indent=2))

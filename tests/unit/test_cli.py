@@ -105,3 +105,14 @@ def test_schemas_check_fails_on_a_removed_field_and_passes_on_an_added_default(t
     target.write_text(added)
     good = runner.invoke(app, ["schemas", "check", "--repo", str(tmp_path)])
     assert good.exit_code == 0, good.output
+
+
+def test_bench_replay_prints_replay_and_raw_read_rates() -> None:
+    import json
+
+    r = runner.invoke(app, ["bench", "--replay", "--events", "300", "--json"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert result["records"] >= 300 and result["cases"] > 10
+    assert result["replay"]["events_per_s"] > 0 and result["raw"]["records_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["replay"]["events_per_s"] / result["raw"]["records_per_s"], 0.01)
