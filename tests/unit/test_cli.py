@@ -115,4 +115,5 @@ def test_bench_replay_prints_replay_and_raw_read_rates() -> None:
     result = json.loads(r.output)
     assert result["records"] >= 300 and result["cases"] > 10
     assert result["replay"]["events_per_s"] > 0 and result["raw"]["records_per_s"] > 0
-    assert result["ratio"] == pytest.approx(result["replay"]["events_per_s"] / result["raw"]["records_per_s"], 0.01)
+    rates = result["replay"]["events_per_s"] / result["raw"]["records_per_s"]
+    assert result["ratio"] == pytest.approx(rates, 0.01)
