@@ -44,3 +44,25 @@ def release_event(etype: str, case_id: str, t: Any, source: str, **fields: Any) 
     _at(ev.expanded, record, t)
     record.update(fields)
     return Envelope.new(etype, case_id, source=source, time=t), record
+
+
+def run_cli(data_dir: Any, *args: str, stdin: str | None = None, timeout: float = 120) -> Any:
+    """``fengqiao ARGS`` in a subprocess, as a user runs it next to a hub whose data folder is given."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "FENGQIAO_DATA_DIR": str(data_dir),
+        "FENGQIAO_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fengqiao.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )

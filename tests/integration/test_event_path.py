@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from helpers import collect, header
+from helpers import collect, header, run_cli
 
 from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.hub import Hub
@@ -38,15 +36,7 @@ def _event(case_id: str, step: int = 0) -> dict:
 
 
 def _cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FENGQIAO_DATA_DIR": str(settings.data_dir), "FENGQIAO_LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "fengqiao.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_cli(settings.data_dir, *args, stdin=stdin)
 
 
 def _updates_for(hub: Hub, case_id: str, want: int, caused_by: set[str] | None = None) -> list:
@@ -95,9 +85,10 @@ def test_garbage_goes_to_dead_letters_and_the_next_record_is_processed(hub: Hub)
         return published.partition, dead, updates
 
     partition, dead, updates = asyncio.run(go())
-    assert len(dead) == 1 and len(updates) == 1
+    assert len(dead) == 1 and len(updates) == 1, (dead, updates)
     _, letter = hub.codec.decode(dead[0].value)
-    assert letter["error_kind"] == "undecodable" and "schema id 999999 is not known" in letter["reason"]
+    assert letter["error_kind"] == "undecodable", letter
+    assert "schema id 999999 is not known" in letter["reason"], letter
     assert letter["original_value"] == b"\x00\x00\x0f\x42\x3fgarbage"
     assert letter["source_topic"] == topics.workflow_topic("release") and letter["source_offset"] >= 0
     assert letter["original_headers"]["ce_id"] == b"garbage-1"

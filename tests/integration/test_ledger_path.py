@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from helpers import run_cli
 
 from fengqiao.cli_audit import _codec
 from fengqiao.hub import Hub
@@ -25,21 +24,8 @@ from fengqiao.streams.replay import ledger_records, replay
 pytestmark = pytest.mark.integration
 
 
-def _cli(settings: Settings, *args: str, stdin: str | None = None, data_dir: Path | None = None):
-    env = {
-        **os.environ,
-        "FENGQIAO_DATA_DIR": str(data_dir or settings.data_dir),
-        "FENGQIAO_LOG_LEVEL": "WARNING",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "fengqiao.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+def _cli(settings: Settings, *args: str, stdin: str | None = None, data_dir: Path | None = None) -> Any:
+    return run_cli(data_dir or settings.data_dir, *args, stdin=stdin)
 
 
 def _events(prefix: str) -> list[dict]:
