@@ -160,9 +160,11 @@ def create_app(
             if outcome.duplicate:
                 log.debug("event.duplicate", type=env.type)
                 return
-            case_table[msg.key] = outcome.case
+            # Decisions go on the log before the case shows them: the timer reads the table, and a timer
+            # decision about a handoff must never reach the partition before the handoff's assignment.
             for d_env, d_record in outcome.decisions:
                 await emit(d_env, d_record, workflow)
+            case_table[msg.key] = outcome.case
             upd_env = env.caused("CaseUpdated", dataschema=codec.dataschema("CaseUpdated"))
             update = {
                 "case_id": env.subject,

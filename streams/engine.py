@@ -204,6 +204,13 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         }
         case["policy_version"] = case["policy_version"] or r["policy_version"]
         return
+    if etype in ("HandoffOverdue", "HandoffEscalated") and h is not None and _due(h) != _due(r):
+        # A timer finding about a deadline the handoff no longer has (it was re-routed meanwhile): the
+        # escalation still happened and is kept, the state is not touched — so whichever order the
+        # finding and the re-routing reach the log in, the case comes out the same.
+        if etype == "HandoffEscalated":
+            h["escalated_to"].append(r["escalated_to"])
+        return
     if h is None:  # an engine event for a handoff this case never had: keep it visible, change nothing
         case["alerts"].append({"type": etype, "handoff_id": hid, "problem": "unknown handoff"})
         return
@@ -233,8 +240,13 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
             acknowledged_at=None,
         )
         h.setdefault("reassigned_from", []).append(r["from_agency"])
+        h.pop("missing", None)  # the new office owes everything again
     elif etype == "HandoffCancelled":
         h.update(state="cancelled", cancelled_reason=r["reason"])
+
+
+def _due(d: dict[str, Any]) -> str | None:
+    return (d.get("deadline") or {}).get("due")
 
 
 def _fold_hub_event(case: Case, etype: str, r: dict[str, Any]) -> None:

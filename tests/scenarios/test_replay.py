@@ -117,3 +117,59 @@ def test_replay_of_random_scenarios_equals_live(
         live.event(*sent[duplicate], t)  # a redelivery, late
     live.tick(t + timedelta(days=60))
     assert live.replayed() == live.cases
+
+
+def test_a_stale_timer_finding_and_a_re_routing_fold_the_same_in_either_order() -> None:
+    """The timer's HandoffOverdue can reach the log before or after a re-routing it did not see."""
+    t0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
+    live = Live()
+    live.event(
+        *release_event(
+            "ReleaseNoticeIssued",
+            "R-2",
+            t0,
+            "zj-prison-2",
+            key_person=False,
+            residence={"code": "339901001001", "name": None},
+            expected_release_date=(t0 + timedelta(days=40)).date(),
+        ),
+        t0,
+    )
+    later = t0 + timedelta(days=6)
+    n_before = len(live.log)
+    stale = engine.tick(live.cases["R-2"], CTX, later)  # decided on the old deadline, not yet folded
+    assert [e.type for e, _ in stale][:1] == ["HandoffOverdue"]
+    live.event(
+        *release_event(
+            "ResidenceDisputed",
+            "R-2",
+            later,
+            "qs-jo-1",
+            handoff_id=None,
+            suggested_residence={"code": "339901002001", "name": None},
+        ),
+        later,
+    )
+    reroute = live.log[-(len(live.log) - n_before) :]
+    after = live.cases["R-2"]
+    for env, record in stale:  # the stale findings reach the log after the re-routing...
+        after, _ = engine.fold(after, env, record, "release")
+    before = None
+    for env, record, _ in live.log[:n_before]:  # ...or before it
+        before, _ = engine.fold(before, env, record, "release")
+    for env, record in stale:
+        before, _ = engine.fold(before, env, record, "release")
+    for env, record, _ in reroute:
+        before, _ = engine.fold(before, env, record, "release")
+    assert _same(before, after)
+    ack = after["handoffs"]["R-2/acknowledge/1"]
+    assert (
+        ack["state"] == "assigned" and ack["obliged"]["agency_id"] == "qs-jo-2" and ack["overdue_at"] is None
+    )
+    assert {a["agency_id"] for a in ack["escalated_to"]} == {"qs-jb"}  # the escalation did happen
+
+
+def _same(a: engine.Case, b: engine.Case) -> bool:
+    """Equal but for the order of the alerts list (two findings folded in a different order)."""
+    key = lambda c: {**c, "alerts": sorted(c["alerts"], key=repr)}  # noqa: E731
+    return key(a) == key(b)
