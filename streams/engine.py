@@ -212,7 +212,7 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
             h["escalated_to"].append(r["escalated_to"])
         return
     if h is None:  # an engine event for a handoff this case never had: keep it visible, change nothing
-        case["alerts"].append({"type": etype, "handoff_id": hid, "problem": "unknown handoff"})
+        _alert(case, {"type": etype, "handoff_id": hid, "problem": "unknown handoff"})
         return
     if etype == "HandoffAcknowledged":
         h["acknowledged_at"] = r["acknowledged_at"]
@@ -249,15 +249,25 @@ def _due(d: dict[str, Any]) -> str | None:
     return (d.get("deadline") or {}).get("due")
 
 
+def _alert(case: Case, alert: dict[str, Any]) -> None:
+    """Alerts are kept in (instant, type) order, so findings folded in either order give one list."""
+    bisect.insort(
+        case["alerts"],
+        alert,
+        key=lambda a: (a.get("detected_at") or a.get("failed_at") or "", a["type"], repr(a)),
+    )
+
+
 def _fold_hub_event(case: Case, etype: str, r: dict[str, Any]) -> None:
     """The workflows' own hub events: alerts and flags; the handoff state is in the engine events."""
     if "alerted" in r or etype in ("RoutingFailed", "DeadlineNotComputable"):
-        case["alerts"].append(
-            {"type": etype, **{k: r[k] for k in ("detected_at", "failed_at", "reason", "alerted") if k in r}}
+        _alert(
+            case,
+            {"type": etype, **{k: r[k] for k in ("detected_at", "failed_at", "reason", "alerted") if k in r}},
         )
     rule = (r.get("deadline") or {}).get("rule_id")
     if "alerted" in r and rule and rule not in case["breaches"]:  # a rule's breach event (PickupMissed, ...)
-        case["breaches"].append(rule)
+        bisect.insort(case["breaches"], rule)
     if r.get("notice_late"):
         case.setdefault("flags", {})["notice_late"] = True
     case["facts"][etype] = r
