@@ -308,3 +308,21 @@ def test_a_version_for_all_open_cases_reaches_a_case_opened_before_it(tmp_path: 
     assert s.case["policy_version"] == "2026.1"
     assert s.handoff("report")["deadline"]["policy_version"] == "2026.3"
     assert s.handoff("report")["deadline"]["length"] == 20
+
+
+def test_assistance_goes_to_civil_affairs_and_closing_ends_the_case() -> None:
+    s = Story()
+    notice(s, key=False)
+    s.publish("ReleaseNoticeAcknowledged", T0 + timedelta(days=1), "qs-jo-1")
+    s.publish("PersonReleased", RELEASE, "zj-prison-2", released_at=RELEASE)
+    asked = RELEASE + timedelta(days=2)  # Thursday 15 Oct
+    s.publish("AssistanceRequested", asked, "qs-jo-1")
+    help_ = s.handoff("assistance")
+    assert help_["obliged"]["agency_id"] == "qs-ca"
+    # 10 working days from Thu 15 Oct: 16, 19–23, 26–29 → Thu 29 Oct, 24:00 Beijing.
+    assert help_["deadline"]["due"] == "2026-10-29T16:00:00.000Z"
+    s.publish("AssistanceGranted", asked + timedelta(days=6), "qs-ca")
+    assert s.handoff("assistance")["state"] == "fulfilled"
+    s.publish("ResettlementClosed", RELEASE + timedelta(days=400), "qs-jo-1")
+    assert s.case["status"] == "closed" and s.handoff("resettlement")["state"] == "fulfilled"
+    assert {h["state"] for h in s.case["handoffs"].values()} <= {"fulfilled", "cancelled"}
