@@ -43,6 +43,7 @@ from .policy import Policy, PolicySet, Rule, Selector
 
 Case = dict[str, Any]
 Decision = tuple[Envelope, dict[str, Any]]
+Known = Callable[[str], Decision | None]  # a decision already on the log, by event id
 _NS = uuid.UUID("6f1d0c1e-9b7a-4d1e-8f3a-2c4b5d6e7f80")
 
 HANDOFF_EVENTS = (
@@ -297,8 +298,17 @@ class Outcome:
 class _Decider:
     """Collects the decisions one event (or one timer pass) causes, folding each as it is made."""
 
-    def __init__(self, case: Case, wf: Workflow, ctx: Context, now: datetime, cause: Envelope | str) -> None:
+    def __init__(
+        self,
+        case: Case,
+        wf: Workflow,
+        ctx: Context,
+        now: datetime,
+        cause: Envelope | str,
+        known: Known | None = None,
+    ) -> None:
         self.case, self.wf, self.ctx, self.now = case, wf, ctx, now
+        self.known = known
         self.cause_id = cause.id if isinstance(cause, Envelope) else cause
         self.cause_env = cause if isinstance(cause, Envelope) else None
         self.decisions: list[Decision] = []
@@ -324,6 +334,10 @@ class _Decider:
             jurisdiction=self.wf.division(self.case),
             policyversion=self.policy.version,
         )
+        prior = self.known(eid) if self.known else None
+        if prior is not None:  # decided before (its record is on the log): read it back, never re-decide
+            self.case, _ = fold(self.case, prior[0], prior[1], self.wf.name)
+            return
         self.case, applied = fold(self.case, env, record, self.wf.name)
         if applied:
             self.decisions.append((env, record))
@@ -629,8 +643,20 @@ class _Decider:
                 )
 
 
-def handle(case: Case | None, env: Envelope, record: dict[str, Any], ctx: Context, now: datetime) -> Outcome:
-    """Live: fold an agency's event, decide what it causes, fold those decisions."""
+def handle(
+    case: Case | None,
+    env: Envelope,
+    record: dict[str, Any],
+    ctx: Context,
+    now: datetime,
+    known: Known | None = None,
+) -> Outcome:
+    """Live: fold an agency's event, decide what it causes, fold those decisions.
+
+    ``known`` looks a decision up on the log by its id: a worker catching up after a restart passes
+    it, so a decision made before the restart is read back with its original instant and deadline
+    instead of being made again (decision ids derive from their cause, so the lookup finds it).
+    """
     wf = ctx.workflows[ctx.catalogue[env.type].workflow] if ctx.catalogue[env.type].workflow != "*" else None
     if wf is None:
         wf = ctx.workflows[(case or {}).get("workflow", "")]
@@ -643,7 +669,7 @@ def handle(case: Case | None, env: Envelope, record: dict[str, Any], ctx: Contex
     todo: list[tuple[Envelope, dict[str, Any]]] = [(env, record)]
     if held and not folded["held"]:  # this event opened the case: decide what was held, in order
         todo += [(_held_env(folded, e), _held_record(folded, e)) for e in folded["events"] if e["id"] in held]
-    d = _Decider(folded, wf, ctx, now, env)
+    d = _Decider(folded, wf, ctx, now, env, known)
     for e, r in todo:
         d.cause_id = e.id
         if e.type in wf.rerouted_by:

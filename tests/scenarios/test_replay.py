@@ -167,3 +167,34 @@ def test_a_stale_timer_finding_and_a_re_routing_fold_the_same_in_either_order() 
         ack["state"] == "assigned" and ack["obliged"]["agency_id"] == "qs-jo-2" and ack["overdue_at"] is None
     )
     assert {a["agency_id"] for a in ack["escalated_to"]} == {"qs-jb"}  # the escalation did happen
+
+
+def _catch_up(live: Live, now: datetime | None) -> tuple[dict[str, engine.Case], list]:
+    """Re-read ``live``'s log as a restarted worker does: decide each agency event again, with the log's
+    decisions as `known`; ``now`` None means each event's own instant (the record's timestamp)."""
+    on_log = {env.id: (env, record) for env, record, _ in live.log if env.source == "fengqiao-hub"}
+    cases: dict[str, engine.Case] = {}
+    emitted: list = []
+    for env, record, workflow in live.log:
+        if env.source == "fengqiao-hub":
+            cases[env.subject], _ = engine.fold(cases.get(env.subject), env, record, workflow)
+            continue
+        out = engine.handle(cases.get(env.subject), env, record, CTX, now or env.time, known=on_log.get)
+        cases[env.subject] = out.case
+        emitted += out.decisions
+    return cases, emitted
+
+
+def test_catching_up_after_a_restart_reads_decisions_back_instead_of_re_deciding() -> None:
+    live = Live()
+    for acc in [parse(CODEC, e) for e in demo_events(3, now=datetime(2026, 11, 20, 2, 0, tzinfo=UTC))]:
+        live.event(acc.envelope, acc.record, acc.envelope.time)
+    cases, emitted = _catch_up(live, None)
+    assert emitted == [] and cases == live.cases
+    # Even with another clock, what was decided comes back as it was: the deadlines do not move.
+    # (Decisions that depend on the clock may be added — here, a year the calendar does not cover.)
+    cases, emitted = _catch_up(live, datetime(2027, 6, 1, tzinfo=UTC))
+    for case_id, case in live.cases.items():
+        for hid, h in case["handoffs"].items():
+            assert cases[case_id]["handoffs"][hid]["deadline"] == h["deadline"]
+    assert {e.type for e, _ in emitted} <= {"DeadlineNotComputable"}
