@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -29,7 +30,12 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
     """Load the scenario with the hub's clock held at its first event, then let the clock jump to now:
     the timer turns every deadline that passed into events (a missed pick-up among them)."""
     console.print("[bold]枫桥枢纽演示 Fengqiao Hub demo[/] — embedded broker, schema registry, one worker")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The demo keeps its own folder and starts it afresh: its scenario's event ids repeat from run to
+    # run, and a hub restarted on an old ledger would (rightly) apply them once only.
+    demo_dir = settings.data_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    demo_dir.mkdir(parents=True)
+    settings = settings.model_copy(update={"data_dir": demo_dir})
     clock = FileClock(settings.data_dir / "demo-clock")
     now = datetime.now(UTC)
     scenario = demo_events(cases_per_workflow, now=now)
@@ -74,7 +80,10 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
     finally:
         with console.status("正在停止 stopping…"):
             await hub.__aexit__(None, None, None)
-        console.print("已停止 stopped; no process left behind.")
+        console.print(
+            f"已停止 stopped; no process left behind. The run's ledger: {demo_dir} "
+            f"(try `fengqiao replay --data-dir {demo_dir}`)"
+        )
 
 
 async def _await_alert(

@@ -15,11 +15,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from fengqiao import logs
 from fengqiao.infra.broker import (
@@ -117,6 +117,7 @@ class Hub:
         self.workers: list[WorkerProcess] = []
         self._registry_server: Any = None
         self.ledger: Ledger | None = None
+        self.rehydrated = 0
         self.archiver: Archiver | None = None
         self._archiver_task: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -157,6 +158,8 @@ class Hub:
         ids = await client.register_catalogue(catalogue)
         self.codec = Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=self.registry_url)
         self.ledger = await asyncio.to_thread(self._open_ledger)
+        if s.embedded:
+            self.rehydrated = await self._rehydrate()
         self.archiver = Archiver(
             self.bootstrap,
             self.ledger,
@@ -191,39 +194,47 @@ class Hub:
         log.info("hub.ready", bootstrap=self.bootstrap, registry=self.registry_url, workers=len(self.workers))
 
     def _open_ledger(self) -> Ledger:
-        """The ledger, with the hub's signing key (made on first start).
+        """The ledger, with the hub's signing key (made on first start)."""
+        return Ledger(self.settings.ledger_url, load_or_create_key(self.settings.key_file))
 
-        The embedded broker starts empty every time and rehydrating it from the ledger is not built
-        yet (docs/durability.md), so a default SQLite ledger holding an earlier run is set aside
-        (renamed, kept for audit) rather than continued with offsets that no longer match.
+    async def _rehydrate(self) -> int:
+        """Put every ledger record back on the fresh embedded broker, at its own offset.
+
+        The embedded broker keeps its log in memory; the ledger is what lasts. Records go back in
+        ledger order (offset order per partition) with their key, headers and timestamp, so each
+        lands at the offset the ledger holds for it, and the archiver resumes where it stopped.
         """
-        s = self.settings
-        suite = load_or_create_key(s.key_file)
-        if s.embedded and s.ledger is None:
-            path = s.data_dir / "ledger.db"
-            if path.exists() and path.stat().st_size > 0:
-                with Ledger(s.ledger_url, suite) as old:
-                    earlier = old.count()
-                if earlier:
-                    kept = path.with_name(f"ledger-{datetime.now(UTC):%Y%m%dT%H%M%S}.db")
-                    for suffix in ("", "-wal", "-shm"):
-                        src = Path(f"{path}{suffix}")
-                        if src.exists():
-                            src.rename(Path(f"{kept}{suffix}"))
-                    log.warning(
-                        "ledger.set_aside",
-                        kept=str(kept),
-                        records=earlier,
-                        reason="the embedded broker starts empty; rehydration is not built yet",
-                    )
-        elif s.embedded:
-            with Ledger(s.ledger_url, suite) as existing:
-                if existing.count():
+        assert self.ledger is not None
+        total = await asyncio.to_thread(self.ledger.count)
+        if not total:
+            return 0
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_batch_size=1 << 20
+        )
+        await producer.start()
+        try:
+            pending = []
+            for rec in await asyncio.to_thread(lambda: list(self.ledger.read())):  # type: ignore[union-attr]
+                fut = await producer.send(
+                    rec.topic,
+                    rec.value,
+                    key=rec.key,
+                    partition=rec.partition,
+                    headers=[(k, v or b"") for k, v in rec.headers],
+                    timestamp_ms=rec.timestamp_ms or None,
+                )
+                pending.append((rec, fut))
+            for rec, fut in pending:
+                md = await fut
+                if md.offset != rec.offset:
                     raise HubError(
-                        f"the ledger at {s.ledger_url} holds an earlier run and the embedded broker "
-                        "starts empty (rehydration is not built yet): use an empty ledger"
+                        f"rehydrating {rec.topic}/{rec.partition}: the ledger's offset {rec.offset} came "
+                        f"back as {md.offset}; the ledger and the topics disagree (partitions changed?)"
                     )
-        return Ledger(s.ledger_url, suite)
+        finally:
+            await producer.stop()
+        log.info("ledger.rehydrated", records=total)
+        return total
 
     def _spawn_worker(self, index: int) -> WorkerProcess:
         port = free_port()

@@ -8,6 +8,7 @@ on with the next record (DESIGN principle 8).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -22,6 +23,7 @@ from fengqiao.settings import Settings
 
 from . import engine, topics
 from .clock import Clock, system_clock
+from .ledger import Ledger
 
 log = logs.get(__name__)
 
@@ -156,7 +158,12 @@ def create_app(
             )
         with logs.bound(event_id=env.id, correlation_id=env.correlationid, case_id=env.subject):
             now = clock()
-            outcome = engine.handle(case_table.get(msg.key), env, record, ctx, now)
+            catching_up = msg.offset <= catch_up.get((msg.topic, msg.partition), -1)
+            if catching_up:  # decided before the restart: read the decisions back from the ledger
+                now = datetime.fromtimestamp(msg.timestamp, UTC) if msg.timestamp else now  # Faust: seconds
+            outcome = engine.handle(
+                case_table.get(msg.key), env, record, ctx, now, known=known_decision if catching_up else None
+            )
             if outcome.duplicate:
                 log.debug("event.duplicate", type=env.type)
                 return
@@ -175,9 +182,10 @@ def create_app(
                 "status": outcome.case["status"],
                 "applied_at": now,
             }
-            await updates.send(
-                key=msg.key, value=codec.encode("CaseUpdated", update), headers=upd_env.to_headers()
-            )
+            if not catching_up:  # the feed already has this update from before the restart
+                await updates.send(
+                    key=msg.key, value=codec.encode("CaseUpdated", update), headers=upd_env.to_headers()
+                )
             log.debug(
                 "event.applied",
                 type=env.type,
@@ -197,9 +205,28 @@ def create_app(
 
     emitted: dict[str, None] = {}  # ids the timer sent and the agent may not have folded yet
 
+    # After a restart on the embedded broker, `up` puts the ledger back on the topics; up to these
+    # offsets the worker is catching up: the decisions are on the log, to be read back, not made.
+    ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
+    wanted = {topics.workflow_topic(w) for w in codec.catalogue.workflows()}
+    catch_up = {tp: o for tp, o in (ledger.positions() if ledger else {}).items() if tp[0] in wanted}
+    done: dict[tuple[str, int], int] = {}
+
+    def known_decision(event_id: str) -> engine.Decision | None:
+        rec = ledger.find_event(event_id) if ledger else None
+        if rec is None or rec.value is None:
+            return None
+        return Envelope.from_headers(rec.headers), codec.decode(rec.value)[1]
+
+    def caught_up() -> bool:
+        assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()} if app.consumer else set()
+        return all(done.get(tp, -1) >= o for tp, o in catch_up.items() if tp in assigned)
+
     @app.timer(interval=settings.tick_s)
     async def deadlines() -> None:
         """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...)."""
+        if not caught_up():
+            return  # a case half rebuilt would look overdue for handoffs the log fulfils further on
         now = clock()
         for case in list(case_table.values()):
             try:
@@ -228,6 +255,7 @@ def create_app(
                 except Exception as e:  # a bug must not stop the partition: park the record, go on
                     log.exception("handler.failed", topic=event.message.topic, offset=event.message.offset)
                     await dead_letter(event, "handler_failed", f"{type(e).__name__}: {e}")
+                done[(event.message.topic, event.message.partition)] = event.message.offset
 
         agent.__name__ = f"{workflow}_agent"
         agent.__qualname__ = agent.__name__
