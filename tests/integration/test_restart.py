@@ -7,9 +7,6 @@ from the ledger instead of deciding them again.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 import time
 from pathlib import Path
 
