@@ -302,9 +302,19 @@ class Hub:
                     await asyncio.sleep(0.1)
 
     def check_workers(self) -> None:
+        """Raise when a worker, the embedded broker or the archiver has stopped: the hub is not whole.
+
+        Nothing accepted is lost (docs/durability.md): starting `fengqiao up` again restores it.
+        """
+        again = "; start `fengqiao up` again: the ledger restores every accepted event"
         for w in self.workers:
             if w.proc.poll() is not None:
-                raise HubError(f"a worker (pid {w.proc.pid}) exited with code {w.proc.returncode}")
+                raise HubError(f"a worker (pid {w.proc.pid}) exited with code {w.proc.returncode}{again}")
+        if self.broker is not None and self.broker.proc is not None and self.broker.proc.poll() is not None:
+            raise HubError(f"the embedded broker exited with code {self.broker.proc.returncode}{again}")
+        if self._archiver_task is not None and self._archiver_task.done():
+            error = self._archiver_task.exception() if not self._archiver_task.cancelled() else None
+            raise HubError(f"the archiver stopped ({error or 'cancelled'}){again}")
 
     async def _drain_archiver(self, timeout: float = 10.0) -> None:
         """Let the archiver catch up with what the workers produced last, then stop it."""
