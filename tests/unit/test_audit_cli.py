@@ -1,0 +1,126 @@
+"""`fengqiao audit verify` on a ledger someone tampered with: each kind of change is detected and named."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fengqiao.bench_replay import bench_codec, build_ledger
+from fengqiao.cli import app
+from fengqiao.streams.crypto import export_public_key, load_or_create_key
+from fengqiao.streams.ledger import Ledger
+
+runner = CliRunner()
+TOPIC = "fengqiao.release"
+
+
+@pytest.fixture
+def ledger_dir(tmp_path: Path) -> Path:
+    suite = load_or_create_key(tmp_path / "ledger-key.pem")
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", suite) as ledger:
+        build_ledger(ledger, bench_codec(), 200, lambda m: None)
+        ledger.checkpoint()
+    export_public_key(suite, tmp_path / "hub-public.pem")
+    return tmp_path
+
+
+def _verify(d: Path) -> tuple[int, str]:
+    r = runner.invoke(
+        app, ["audit", "verify", "--data-dir", str(d), "--public-key", str(d / "hub-public.pem")]
+    )
+    return r.exit_code, r.output
+
+
+def _middle(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """(id, partition, offset) of a record in the middle of partition 1's chain."""
+    return db.execute(
+        'SELECT id, partition, "offset" FROM ledger_records WHERE topic = ? AND partition = 1 '
+        'ORDER BY "offset" LIMIT 1 OFFSET 10',
+        (TOPIC,),
+    ).fetchone()
+
+
+def _alter(db: sqlite3.Connection) -> str:
+    rid, p, o = _middle(db)
+    db.execute("UPDATE ledger_records SET value = CAST(value || X'00' AS BLOB) WHERE id = ?", (rid,))
+    return f"offset {o}"
+
+
+def _remove(db: sqlite3.Connection) -> str:
+    rid, p, o = _middle(db)
+    db.execute("DELETE FROM ledger_records WHERE id = ?", (rid,))
+    return f"offset {o}"
+
+
+def _insert(db: sqlite3.Connection) -> str:
+    rid, p, o = _middle(db)
+    db.execute(
+        'UPDATE ledger_records SET "offset" = "offset" + 1000000 WHERE topic = ? AND partition = ? '
+        'AND "offset" > ?',
+        (TOPIC, p, o),
+    )  # make room after the record, keep the chain's links
+    cols = [c[1] for c in db.execute("PRAGMA table_info(ledger_records)") if c[1] != "id"]
+    names = ", ".join(f'"{c}"' for c in cols)
+    db.execute(
+        f"INSERT INTO ledger_records ({names}) SELECT {names.replace(chr(34) + 'offset' + chr(34), chr(34) + 'offset' + chr(34) + ' + 1')} "
+        "FROM ledger_records WHERE id = ?",
+        (rid,),
+    )
+    db.execute(
+        'UPDATE ledger_records SET "offset" = "offset" - 1000000 + 1 WHERE topic = ? AND partition = ? '
+        'AND "offset" > 1000000',
+        (TOPIC, p),
+    )
+    return f"offset {o + 1}"
+
+
+def _swap(db: sqlite3.Connection) -> str:
+    rid, p, o = _middle(db)
+    a = db.execute("SELECT value FROM ledger_records WHERE id = ?", (rid,)).fetchone()[0]
+    other = db.execute(
+        'SELECT id, value FROM ledger_records WHERE topic = ? AND partition = ? AND "offset" = ?',
+        (TOPIC, p, o + 1),
+    ).fetchone()
+    db.execute("UPDATE ledger_records SET value = ? WHERE id = ?", (other[1], rid))
+    db.execute("UPDATE ledger_records SET value = ? WHERE id = ?", (a, other[0]))
+    return f"offset {o}"
+
+
+def _forge_checkpoint(db: sqlite3.Connection) -> str:
+    sig = db.execute("SELECT signature FROM ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()[0]
+    db.execute(
+        "UPDATE ledger_checkpoints SET signature = ? WHERE id = (SELECT MAX(id) FROM ledger_checkpoints)",
+        (bytes([sig[0] ^ 1]) + bytes(sig[1:]),),
+    )
+    return "checkpoint"
+
+
+def test_an_untouched_ledger_passes(ledger_dir: Path) -> None:
+    code, output = _verify(ledger_dir)
+    assert code == 0 and output.startswith("PASS"), output
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        (_alter, "altered"),
+        (_remove, "removed"),
+        (_insert, "inserted"),
+        (_swap, "reordered"),
+        (_forge_checkpoint, "forged"),
+    ],
+)
+def test_tampering_is_detected_and_named(
+    ledger_dir: Path, tamper: Callable[[sqlite3.Connection], str], kind: str
+) -> None:
+    with sqlite3.connect(ledger_dir / "ledger.db") as db:
+        where = tamper(db)
+    code, output = _verify(ledger_dir)
+    assert code == 1, output
+    assert kind in output and where in output, output
+    if where != "checkpoint":
+        assert f"{TOPIC}/1" in output or f"{TOPIC} partition 1" in output or "partition 1" in output, output
