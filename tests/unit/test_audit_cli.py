@@ -45,13 +45,13 @@ def _middle(db: sqlite3.Connection) -> tuple[int, int, int]:
 
 
 def _alter(db: sqlite3.Connection) -> str:
-    rid, p, o = _middle(db)
+    rid, _, o = _middle(db)
     db.execute("UPDATE ledger_records SET value = CAST(value || X'00' AS BLOB) WHERE id = ?", (rid,))
     return f"offset {o}"
 
 
 def _remove(db: sqlite3.Connection) -> str:
-    rid, p, o = _middle(db)
+    rid, _, o = _middle(db)
     db.execute("DELETE FROM ledger_records WHERE id = ?", (rid,))
     return f"offset {o}"
 
