@@ -65,10 +65,9 @@ def _insert(db: sqlite3.Connection) -> str:
     )  # make room after the record, keep the chain's links
     cols = [c[1] for c in db.execute("PRAGMA table_info(ledger_records)") if c[1] != "id"]
     names = ", ".join(f'"{c}"' for c in cols)
+    values = names.replace('"offset"', '"offset" + 1')  # a copy of the record, one place further on
     db.execute(
-        f"INSERT INTO ledger_records ({names}) SELECT {names.replace(chr(34) + 'offset' + chr(34), chr(34) + 'offset' + chr(34) + ' + 1')} "
-        "FROM ledger_records WHERE id = ?",
-        (rid,),
+        f"INSERT INTO ledger_records ({names}) SELECT {values} FROM ledger_records WHERE id = ?", (rid,)
     )
     db.execute(
         'UPDATE ledger_records SET "offset" = "offset" - 1000000 + 1 WHERE topic = ? AND partition = ? '
