@@ -530,10 +530,9 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
     if not handoffs:
         return [*out, "<p>无 none</p>"]
     out.append(
-        "<table class=handoffs><thead><tr>"
-        + "".join(
-            f"<th>{_label(zh, en)}</th>"
-            for zh, en in (
+        _table_head(
+            "handoffs",
+            (
                 ("步骤/任务", "step, task"),
                 ("承办机构", "obliged agency"),
                 ("期限", "deadline"),
@@ -541,9 +540,8 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
                 ("状态", "state"),
                 ("结果", "outcome"),
                 ("督办/改派", "escalations"),
-            )
+            ),
         )
-        + "</tr></thead><tbody>"
     )
     for h in handoffs:
         d = h["deadline"]
@@ -594,24 +592,28 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
     return [*out, "</tbody></table>"]
 
 
+def _table_head(cls: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """A table's opening and its header row, each column labelled in Chinese with English below."""
+    heads = "".join(f"<th>{_label(zh, en)}</th>" for zh, en in columns)
+    return f"<table class={cls}><thead><tr>{heads}</tr></thead><tbody>"
+
+
 def _html_alerts(alerts: list[dict[str, Any]]) -> list[str]:
     out = [f"<h2>告警 <small>Alerts</small>（{len(alerts)}）</h2>"]
     if not alerts:
         return [*out, "<p>无 none</p>"]
     out.append(
-        "<table class=alerts><thead><tr>"
-        + "".join(
-            f"<th>{_label(zh, en)}</th>"
-            for zh, en in (
+        _table_head(
+            "alerts",
+            (
                 ("告警", "alert"),
                 ("时间", "detected"),
                 ("责任机构", "responsible"),
                 ("通知机构", "alerted"),
                 ("原因", "reason"),
                 ("事件", "event #"),
-            )
+            ),
         )
-        + "</tr></thead><tbody>"
     )
     for a in alerts:
         title = (
@@ -633,10 +635,9 @@ def _html_timeline(timeline: list[dict[str, Any]]) -> list[str]:
     if not timeline:
         return [*out, "<p>无 none</p>"]
     out.append(
-        "<table class=timeline><thead><tr>"
-        + "".join(
-            f"<th>{_label(zh, en)}</th>"
-            for zh, en in (
+        _table_head(
+            "timeline",
+            (
                 ("#", ""),
                 ("发生时间", "event time"),
                 ("记录时间", "recorded"),
@@ -646,9 +647,8 @@ def _html_timeline(timeline: list[dict[str, Any]]) -> list[str]:
                 ("起因", "cause"),
                 ("位置", "topic/partition/offset"),
                 ("哈希", "hash"),
-            )
+            ),
         )
-        + "</tr></thead><tbody>"
     )
     for e in timeline:
         if e["hub_decision"]:
