@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -96,34 +97,58 @@ def up(
     registry: RegistryOpt = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
     partitions: Annotated[int | None, typer.Option(help="partitions per workflow topic")] = None,
+    max_restarts: Annotated[int, typer.Option(help="restarts allowed in 10 minutes when a part dies")] = 5,
 ) -> None:
-    """Run the hub in the foreground: broker (if embedded), schema registry, workers. Ctrl-C stops it."""
-    from fengqiao.hub import Hub
+    """Run the hub in the foreground: broker (if embedded), schema registry, workers. Ctrl-C stops it.
+
+    When a worker, the embedded broker or the archiver dies, the hub starts again on its own: the
+    ledger puts back every accepted event, and the workers read their decisions back from it.
+    """
+    from fengqiao.hub import Hub, HubError
 
     s = settings(broker, registry, partitions=partitions)
+
+    async def run_once(stop: asyncio.Event) -> str | None:
+        """Run until Ctrl-C (None) or until a part of the hub stops (the reason)."""
+        with err.status("starting the hub 正在启动…"):
+            hub = await Hub(s, workers=workers).__aenter__()
+        try:
+            ep = hub.endpoints
+            restored = f"  restored {hub.rehydrated} records from the ledger" if hub.rehydrated else ""
+            err.print(
+                f"[green]枢纽已启动 hub is up[/]  broker [bold]{ep.bootstrap}[/]"
+                f"{' (embedded, memory-only)' if s.embedded else ''}  registry [bold]{ep.registry}[/]  "
+                f"workers {', '.join(ep.workers)}{restored}\nCtrl-C 停止 to stop."
+            )
+            while not stop.is_set():
+                try:
+                    hub.check_workers()
+                except HubError as e:
+                    return str(e)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            return None
+        finally:
+            with err.status("stopping 正在停止…"):
+                await hub.__aexit__(None, None, None)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        with err.status("starting the hub 正在启动…"):
-            hub = await Hub(s, workers=workers).__aenter__()
-        try:
-            ep = hub.endpoints
-            err.print(
-                f"[green]枢纽已启动 hub is up[/]  broker [bold]{ep.bootstrap}[/]"
-                f"{' (embedded, memory-only)' if s.embedded else ''}  registry [bold]{ep.registry}[/]  "
-                f"workers {', '.join(ep.workers)}\nCtrl-C 停止 to stop."
-            )
-            while not stop.is_set():
-                hub.check_workers()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-        finally:
-            with err.status("stopping 正在停止…"):
-                await hub.__aexit__(None, None, None)
-            err.print("已停止 stopped.")
+        restarts: list[float] = []
+        while True:
+            reason = await run_once(stop)
+            if reason is None:
+                err.print("已停止 stopped.")
+                return
+            # A part of the hub died: start it all again; the ledger restores every accepted event.
+            now = time.monotonic()
+            restarts = [t for t in restarts if now - t < 600] + [now]
+            if len(restarts) > max_restarts:
+                raise HubError(f"{reason} — and it failed {len(restarts)} times in 10 minutes; giving up")
+            err.print(f"[yellow]重新启动 restarting:[/] {reason.split(';')[0]}")
 
     _run(main())
 

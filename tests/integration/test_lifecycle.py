@@ -196,3 +196,67 @@ def test_commands_report_a_hub_that_is_gone(tmp_path: Path) -> None:
         from fengqiao.hub import Endpoints
 
         Endpoints.resolve(Settings(data_dir=tmp_path))
+
+
+def test_up_restarts_itself_when_a_worker_dies_and_keeps_the_cases(tmp_path: Path) -> None:
+    env = {**os.environ, "FENGQIAO_DATA_DIR": str(tmp_path), "FENGQIAO_LOG_LEVEL": "WARNING"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "fengqiao.cli", "up"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    runtime = tmp_path / "runtime.json"
+
+    def started(not_this: str | None = None) -> dict:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and up.poll() is None:
+            if runtime.exists():
+                info = json.loads(runtime.read_text())
+                if info["workers"] != [not_this]:
+                    return info
+            time.sleep(0.1)
+        raise AssertionError("the hub did not come up")
+
+    def case(case_id: str) -> dict | None:
+        r = subprocess.run(
+            [sys.executable, "-m", "fengqiao.cli", "case", "show", case_id, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    try:
+        first = started()
+        published = subprocess.run(
+            [sys.executable, "-m", "fengqiao.cli", "publish", "docs/examples/release.jsonl"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert published.returncode == 0, published.stderr
+        deadline = time.monotonic() + 60
+        while (before := case("XS-2026-0003")) is None or not before["alerts"]:
+            assert time.monotonic() < deadline, "the timer did not raise the missed pick-up"
+            time.sleep(0.2)
+        port = int(first["bootstrap"].rsplit(":", 1)[1])
+        [worker] = [int(p) for p in _child_pids(up.pid) if int(p) not in _pids_listening(port)]
+        os.kill(worker, signal.SIGKILL)
+        second = started(not_this=first["workers"][0])
+        assert second["bootstrap"] != first["bootstrap"]  # all of it started again
+        deadline = time.monotonic() + 60
+        while (after := case("XS-2026-0003")) is None or after["handoffs"] != before["handoffs"]:
+            if time.monotonic() > deadline:
+                break  # the assertion below shows the difference
+            time.sleep(0.2)  # the restarted worker is catching up from the ledger
+        assert after["handoffs"] == before["handoffs"] and after["alerts"] == before["alerts"]
+        up.send_signal(signal.SIGINT)
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "restarting" in up.stderr.read()
