@@ -46,7 +46,7 @@ def bench_codec() -> Codec:
 
 def build_ledger(ledger: Ledger, codec: Codec, n_events: int, say: Any) -> int:
     """Run release cases through the engine until about ``n_events`` records; store them as the log."""
-    from fengqiao.scenario import _at
+    from fengqiao.scenario import stamp_instants
     from fengqiao.schemas.envelope import Envelope
 
     ctx = load_context()
@@ -66,7 +66,7 @@ def build_ledger(ledger: Ledger, codec: Codec, n_events: int, say: Any) -> int:
         for etype, source, days in SCRIPT:
             t = start + timedelta(days=days)
             record = sample_event(catalogue[etype], case_id, seed=case_no)
-            _at(catalogue[etype].expanded, record, t)
+            stamp_instants(catalogue[etype].expanded, record, t)
             if etype == "ReleaseNoticeIssued":
                 record.update(
                     key_person=case_no % 3 == 0,

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from fengqiao import logs
 from fengqiao.cli_audit import audit_app, dead_app, replay
+from fengqiao.console import err, fail, out
 from fengqiao.settings import Settings
 
 app = typer.Typer(
@@ -37,10 +38,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dead_app, name="deadletters")
 app.command()(replay)
 app.add_typer(kpi_app, name="kpi")
-
-# Wide enough for Chinese tables when piped (rich falls back to 80 columns off a terminal).
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 BrokerOpt = Annotated[
     str | None,
@@ -63,11 +60,6 @@ def settings(broker: str | None = None, registry: str | None = None, **kw: Any) 
     s = Settings(**{k: v for k, v in {"broker": broker, "registry": registry, **kw}.items() if v is not None})
     logs.configure(s.log_level)
     return s
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]错误 error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _endpoints(s: Settings) -> Any:

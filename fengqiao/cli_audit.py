@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fengqiao.console import err, fail, out
 from fengqiao.settings import Settings
 
 audit_app = typer.Typer(
@@ -29,17 +29,10 @@ dead_app = typer.Typer(
     help="Dead letters 死信: what the hub could not accept or apply.", no_args_is_help=True
 )
 
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
 LedgerOpt = Annotated[
     str | None, typer.Option("--ledger", help="ledger URL (default: SQLite in the data folder)")
 ]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]错误 error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _settings(data_dir: Path | None, ledger: str | None) -> Settings:
@@ -55,7 +48,7 @@ def _ledger(s: Settings) -> Any:
     from fengqiao.streams.ledger import Ledger
 
     if s.ledger is None and not (s.data_dir / "ledger.db").exists():
-        raise _fail(
+        raise fail(
             f"no ledger in {s.data_dir}: run the hub (`fengqiao up` or `fengqiao demo`) first, "
             "or pass --data-dir / --ledger"
         )
@@ -70,7 +63,7 @@ def _codec(s: Settings) -> Any:
 
     path = s.data_dir / "registry.db"
     if not path.exists():
-        raise _fail(f"no schema registry store in {s.data_dir} (registry.db): decoding needs the schemas")
+        raise fail(f"no schema registry store in {s.data_dir} (registry.db): decoding needs the schemas")
     store = RegistryStore(str(path))
 
     def schemas() -> Iterator[tuple[int, str]]:
@@ -93,7 +86,7 @@ def _instant(text: str | None) -> datetime | None:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _fail(f"--until {text!r}: give an instant like 2026-11-01T12:00:00+08:00") from None
+        raise fail(f"--until {text!r}: give an instant like 2026-11-01T12:00:00+08:00") from None
     return (t if t.tzinfo else t.replace(tzinfo=SHANGHAI)).astimezone(UTC)
 
 
@@ -132,7 +125,7 @@ def replay(
         )
     elapsed = time.perf_counter() - started
     if case and case not in cases:
-        raise _fail(f"no case {case!r} in the ledger" + (f" before {until}" if until else ""), 1)
+        raise fail(f"no case {case!r} in the ledger" + (f" before {until}" if until else ""), 1)
     if as_json:
         print(json.dumps(cases if not case else cases[case], ensure_ascii=False, indent=2))
         return
@@ -183,7 +176,7 @@ def audit_verify(
         with err.status("核验 verifying…"):
             report = led.verify(key)
     except SuiteKeyError as e:
-        raise _fail(f"{e} (`fengqiao audit pubkey` exports it from the hub's data folder)") from None
+        raise fail(f"{e} (`fengqiao audit pubkey` exports it from the hub's data folder)") from None
     (out if report.ok else err).print(str(report))
     raise typer.Exit(0 if report.ok else 1)
 
@@ -198,7 +191,7 @@ def audit_pubkey(
 
     s = _settings(data_dir, None)
     if not s.key_file.exists():
-        raise _fail(f"no key in {s.data_dir}: the hub makes one on its first start")
+        raise fail(f"no key in {s.data_dir}: the hub makes one on its first start")
     pem = export_public_key(load_or_create_key(s.key_file), out_file)
     if out_file:
         out.print(f"wrote {out_file}")
@@ -226,13 +219,13 @@ def audit_case(
     from fengqiao.streams.workflows import load_context
 
     if fmt not in ("html", "csv", "json"):
-        raise _fail("--format is html, csv or json")
+        raise fail("--format is html, csv or json")
     s = _settings(data_dir, ledger)
     led, codec = _ledger(s), _codec(s)
     records = list(ledger_records(led, codec.catalogue, case_id=case_id))
     cases = fold_all(records, codec)
     if case_id not in cases:
-        raise _fail(f"no case {case_id!r} in the ledger", 1)
+        raise fail(f"no case {case_id!r} in the ledger", 1)
     rows = []
     for r in records:
         try:
@@ -290,10 +283,10 @@ def _dead_letter(s: Settings, dead_id: str) -> tuple[Any, dict[str, Any]]:
     led, codec = _ledger(s), _codec(s)
     r = led.find_event(dead_id)
     if r is None:
-        raise _fail(f"no dead letter {dead_id!r} in the ledger (see `fengqiao deadletters list`)", 1)
+        raise fail(f"no dead letter {dead_id!r} in the ledger (see `fengqiao deadletters list`)", 1)
     ev, d = codec.decode(r.value)
     if ev.name != "DeadLetter":
-        raise _fail(f"{dead_id} is a {ev.name}, not a dead letter")
+        raise fail(f"{dead_id} is a {ev.name}, not a dead letter")
     return r, d
 
 
@@ -344,12 +337,12 @@ def dead_replay(
             try:
                 acc = parse(codec, fixed.read_text(encoding="utf-8"))
             except Refused as r:
-                raise _fail(f"{fixed}: {r}") from None
+                raise fail(f"{fixed}: {r}") from None
             await pub.publish(acc.envelope.with_(causationid=dead_id), acc.record)
             return f"event {acc.envelope.id}"
 
     try:
         what = asyncio.run(go())
     except HubError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     out.print(f"republished {what} to {d['source_topic']}, linked to dead letter {dead_id}")

@@ -144,7 +144,7 @@ def demo_events(
         for i, (etype, publisher, days) in enumerate(steps):
             t = t0 + timedelta(days=days)
             record = sample_event(catalogue[etype], case_id, seed=i, hints=_hints(n, publisher))
-            _at(catalogue[etype].expanded, record, t)
+            stamp_instants(catalogue[etype].expanded, record, t)
             if etype == "ReleaseNoticeIssued":
                 record["expected_release_date"] = (
                     (t0 + timedelta(days=RELEASE_DAYS)).astimezone(SHANGHAI).date()
@@ -171,7 +171,7 @@ def demo_events(
     return [e for _, e in sorted(events, key=lambda te: te[0])]
 
 
-def _at(schema: dict[str, Any], record: dict[str, Any], t: datetime) -> None:
+def stamp_instants(schema: dict[str, Any], record: dict[str, Any], t: datetime) -> None:
     """Every instant of the event is the moment it happened."""
     for f in schema["fields"]:
         ft = f["type"]

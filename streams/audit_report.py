@@ -34,11 +34,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fengqiao.schemas.codec import SHANGHAI
+from fengqiao.schemas.envelope import HUB_SOURCE
 
 from .workflows import DECLARED
 
 Format = Literal["html", "csv", "json"]
-HUB = "fengqiao-hub"
 REPORT_VERSION = 1
 
 WORKFLOW_ZH: dict[str, str] = {wf.name: wf.title_zh for wf in DECLARED}
@@ -236,8 +236,8 @@ def _event(i: int, r: dict[str, Any], seq: Mapping[str, int], names: Mapping[str
         "event_type": r.get("event_type"),
         "event_zh": EVENT_ZH.get(r.get("event_type") or ""),
         "source": source,
-        "source_name": None if source == HUB else names.get(source),
-        "hub_decision": source == HUB,
+        "source_name": None if source == HUB_SOURCE else names.get(source),
+        "hub_decision": source == HUB_SOURCE,
         "event_time": _iso(r.get("event_time")),
         "event_time_bj": _local(r.get("event_time")),
         "recorded_at": _iso(r.get("recorded_at")),
@@ -250,7 +250,7 @@ def _event(i: int, r: dict[str, Any], seq: Mapping[str, int], names: Mapping[str
         "cause": cause_text,
         "cause_seq": seq.get(cause) if cause else None,
         "handoff_id": data.get("handoff_id"),
-        "detail": _detail(data, names, hub=source == HUB),
+        "detail": _detail(data, names, hub=source == HUB_SOURCE),
     }
 
 
@@ -848,6 +848,6 @@ def _agency_names(case: dict[str, Any], records: Iterable[dict[str, Any]]) -> di
     for h in case.get("handoffs", {}).values():
         walk(h.get("obliged"))
     for r in records:
-        if r.get("source") == HUB:  # the hub's decisions carry names from the directory
+        if r.get("source") == HUB_SOURCE:  # the hub's decisions carry names from the directory
             walk(r.get("data"))
     return names

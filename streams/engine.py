@@ -35,7 +35,7 @@ from typing import Any
 from fengqiao.schemas.catalogue import Catalogue
 from fengqiao.schemas.codec import from_json as _from_json_schema
 from fengqiao.schemas.codec import to_json
-from fengqiao.schemas.envelope import Envelope, format_time, parse_time
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, format_time, parse_time
 
 from .calendar import CalendarNotCovered, WorkingCalendar
 from .directory import Agency, Directory, to_ref
@@ -154,7 +154,7 @@ def fold(case: Case | None, env: Envelope, record: dict[str, Any], workflow: str
     case["updated_at"] = max(case["updated_at"] or "", entry["time"])
     if env.type in HANDOFF_EVENTS:
         _fold_handoff(case, env.type, rec)
-    elif env.source == "fengqiao-hub":
+    elif env.source == HUB_SOURCE:
         _fold_hub_event(case, env.type, rec)
     else:
         wf = _REGISTRY.get(workflow)
@@ -310,7 +310,6 @@ class _Decider:
         self.case, self.wf, self.ctx, self.now = case, wf, ctx, now
         self.known = known
         self.cause_id = cause.id if isinstance(cause, Envelope) else cause
-        self.cause_env = cause if isinstance(cause, Envelope) else None
         self.decisions: list[Decision] = []
         version = case["policy_version"]
         # A case keeps the version it was opened under, unless a newer one says it applies to open cases.
@@ -325,7 +324,7 @@ class _Decider:
         eid = str(uuid.uuid5(_NS, f"{self.cause_id}/{key}/{etype}"))
         env = Envelope(
             id=eid,
-            source="fengqiao-hub",
+            source=HUB_SOURCE,
             type=etype,
             subject=self.case["case_id"],
             time=self.now,
@@ -481,7 +480,7 @@ class _Decider:
         etype, _, fname = rule.start.partition(".")
         if fname:
             start = _instant_or_date(fact(self.case, rule.start) if etype != env.type else record.get(fname))
-        elif etype == env.type and env.source != "fengqiao-hub":
+        elif etype == env.type and env.source != HUB_SOURCE:
             start = env.time
         before = _instant_or_date(fact(self.case, rule.before)) if rule.before else None
         if rule.clock is None or (rule.clock == "before_event" and before is None) or start is None:
@@ -664,7 +663,7 @@ def handle(
     folded, applied = fold(case, env, record, wf.name)
     if not applied:
         return Outcome(folded, duplicate=True)
-    if env.source == "fengqiao-hub" or folded["opened_at"] is None:
+    if env.source == HUB_SOURCE or folded["opened_at"] is None:
         return Outcome(folded)  # a decision read back, or held until the case opens
     todo: list[tuple[Envelope, dict[str, Any]]] = [(env, record)]
     if held and not folded["held"]:  # this event opened the case: decide what was held, in order

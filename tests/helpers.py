@@ -34,14 +34,14 @@ def header(msg: Any, name: str) -> str | None:
 
 def release_event(etype: str, case_id: str, t: Any, source: str, **fields: Any) -> tuple[Any, dict[str, Any]]:
     """An agency's event of the release workflow at instant ``t``: (envelope, record), every instant = t."""
-    from fengqiao.scenario import _at
+    from fengqiao.scenario import stamp_instants
     from fengqiao.schemas.catalogue import load
     from fengqiao.schemas.envelope import Envelope
     from fengqiao.schemas.samples import sample_event
 
     ev = load()[etype]
     record = sample_event(ev, case_id)
-    _at(ev.expanded, record, t)
+    stamp_instants(ev.expanded, record, t)
     record.update(fields)
     return Envelope.new(etype, case_id, source=source, time=t), record
 
