@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from helpers import run_cli
 
 from fengqiao.hub import Hub, HubError
 from fengqiao.infra.broker import EmbeddedBroker
@@ -100,22 +101,35 @@ def test_a_failing_start_stops_what_it_started(tmp_path: Path) -> None:
     assert hub.broker is None and hub.workers == []
 
 
-def test_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    env = {**os.environ, "FENGQIAO_DATA_DIR": str(tmp_path), "FENGQIAO_LOG_LEVEL": "WARNING"}
-    up = subprocess.Popen(
+def _start_up(data_dir: Path) -> subprocess.Popen[str]:
+    """`fengqiao up` in the background on ``data_dir``, as a user starts it."""
+    env = {**os.environ, "FENGQIAO_DATA_DIR": str(data_dir), "FENGQIAO_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(
         [sys.executable, "-m", "fengqiao.cli", "up"],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     )
+
+
+def _wait_up(up: subprocess.Popen[str], runtime: Path, not_workers: list[str] | None = None) -> dict:
+    """The runtime file of a hub that is up (with other workers than ``not_workers``: restarted)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and up.poll() is None:
+        if runtime.exists():
+            info = json.loads(runtime.read_text())
+            if info["workers"] != not_workers:
+                return info
+        time.sleep(0.1)
+    raise AssertionError(up.stderr.read() if up.poll() is not None else "the hub did not come up in 90 s")
+
+
+def test_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    up = _start_up(tmp_path)
     runtime = tmp_path / "runtime.json"
     try:
-        deadline = time.monotonic() + 90
-        while not runtime.exists() and up.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert runtime.exists(), up.stderr.read() if up.poll() is not None else "hub not up in 90 s"
-        info = json.loads(runtime.read_text())
+        info = _wait_up(up, runtime)
         port = int(info["bootstrap"].rsplit(":", 1)[1])
         [broker_pid] = _pids_listening(port)
         workers = [int(p) for p in _child_pids(up.pid) if int(p) != broker_pid]
@@ -199,45 +213,16 @@ def test_commands_report_a_hub_that_is_gone(tmp_path: Path) -> None:
 
 
 def test_up_restarts_itself_when_a_worker_dies_and_keeps_the_cases(tmp_path: Path) -> None:
-    env = {**os.environ, "FENGQIAO_DATA_DIR": str(tmp_path), "FENGQIAO_LOG_LEVEL": "WARNING"}
-    up = subprocess.Popen(
-        [sys.executable, "-m", "fengqiao.cli", "up"],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    up = _start_up(tmp_path)
     runtime = tmp_path / "runtime.json"
 
-    def started(not_this: str | None = None) -> dict:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and up.poll() is None:
-            if runtime.exists():
-                info = json.loads(runtime.read_text())
-                if info["workers"] != [not_this]:
-                    return info
-            time.sleep(0.1)
-        raise AssertionError("the hub did not come up")
-
     def case(case_id: str) -> dict | None:
-        r = subprocess.run(
-            [sys.executable, "-m", "fengqiao.cli", "case", "show", case_id, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        r = run_cli(tmp_path, "case", "show", case_id, "--json", timeout=60)
         return json.loads(r.stdout) if r.returncode == 0 else None
 
     try:
-        first = started()
-        published = subprocess.run(
-            [sys.executable, "-m", "fengqiao.cli", "publish", "docs/examples/release.jsonl"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        first = _wait_up(up, runtime)
+        published = run_cli(tmp_path, "publish", "docs/examples/release.jsonl", timeout=60)
         assert published.returncode == 0, published.stderr
         deadline = time.monotonic() + 60
         while (before := case("XS-2026-0003")) is None or not before["alerts"]:
@@ -246,7 +231,7 @@ def test_up_restarts_itself_when_a_worker_dies_and_keeps_the_cases(tmp_path: Pat
         port = int(first["bootstrap"].rsplit(":", 1)[1])
         [worker] = [int(p) for p in _child_pids(up.pid) if int(p) not in _pids_listening(port)]
         os.kill(worker, signal.SIGKILL)
-        second = started(not_this=first["workers"][0])
+        second = _wait_up(up, runtime, not_workers=first["workers"])
         assert second["bootstrap"] != first["bootstrap"]  # all of it started again
         deadline = time.monotonic() + 60
         while (after := case("XS-2026-0003")) is None or after["handoffs"] != before["handoffs"]:
