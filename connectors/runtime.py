@@ -55,12 +55,17 @@ class UnknownConnector(LookupError):
     pass
 
 
-def discover() -> dict[str, type[Connector[Any]]]:
-    """Every installed connector, by entry point name (``fengqiao.connectors`` group)."""
+def discover() -> tuple[dict[str, type[Connector[Any]]], dict[str, str]]:
+    """Every installed connector by entry point name (``fengqiao.connectors``), and those that fail
+    to load with the reason: one broken package must not hide the others."""
     found: dict[str, type[Connector[Any]]] = {}
+    broken: dict[str, str] = {}
     for ep in entry_points(group=GROUP):
-        found[ep.name] = ep.load()
-    return dict(sorted(found.items()))
+        try:
+            found[ep.name] = ep.load()
+        except Exception as e:
+            broken[ep.name] = f"{ep.value}: {type(e).__name__}: {e}"
+    return dict(sorted(found.items())), broken
 
 
 def load_connector(name: str) -> type[Connector[Any]]:
@@ -395,6 +400,7 @@ async def run_connector(
     """Start the connector, feed it (sink) or let it run (source) until ``stop``, then stop it."""
     hub: HubLink = ctx.hub
     connector = cls(config, ctx)  # type: ignore[arg-type]
+    ctx.instance = connector
     positions = Positions(ctx.state_dir)
     health = connector.health()
     outbox: Outbox | None = None

@@ -125,6 +125,7 @@ class ConnectorContext:
     state_dir: Path  # the connector's own files (positions, delivery records): data_dir/connectors/NAME
     settings: Any  # fengqiao.settings.Settings
     hub: Any = None  # runtime.HubLink: the running hub's broker, codec, ledger, directory and cases
+    instance: Any = None  # the running connector (set by runtime.run_connector)
     runner: Any = None  # runtime.SinkRunner of a sink, once running (the conformance kit reads it)
 
 

@@ -1,0 +1,454 @@
+"""The conformance suite itself: `run_suite(ConnectorClass, hub_settings, workdir)`.
+
+It runs the connector under test through the same runtime as `fengqiao connectors run`, against a
+running hub, and drives it through the connector's harness (conformance.py). The events are
+release notices (ReleaseNoticeIssued) from the demo prison, zj-prison-2, for fresh case ids, so
+the suite can run again and again against one hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fengqiao.infra.broker import open_reader
+from fengqiao.scenario import demo_events
+from fengqiao.streams import topics
+
+from .conformance import Harness, SinkHarness, SourceHarness
+from .runtime import HubLink, Outbox, Positions, SinkRunner, context_for, run_connector
+from .sdk import Connector, ConnectorContext, ErrorPolicy, SinkRecord
+
+PRISON = "zj-prison-2"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+class CheckFailed(AssertionError):
+    pass
+
+
+def release_notices(n: int, run: str) -> list[dict[str, Any]]:
+    """``n`` release notices from the demo prison, for cases ``KIT-<run>-NNN``, issued now."""
+    now = datetime.now(UTC)
+    base = next(e for e in demo_events(1, now=now) if e["type"] == "ReleaseNoticeIssued")
+    shift = now - datetime.fromisoformat(base["time"])  # the demo's notice lies weeks back: bring it to now
+    out = []
+    for i in range(n):
+        case = f"KIT-{run}-{i:03d}"
+        e = copy.deepcopy(base)
+        e.update(id=f"{case}-01", subject=case, time=now.isoformat())
+        data = e["data"]
+        data["case_id"] = case
+        release = date.fromisoformat(data["expected_release_date"]) + timedelta(days=shift.days)
+        data["expected_release_date"] = release.isoformat()
+        out.append(e)
+    return out
+
+
+async def wait_for(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await cond():
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+class Running:
+    """One run of the connector under test (start → stop), in a task."""
+
+    def __init__(self, cls: type[Connector[Any]], config: Any, ctx: ConnectorContext) -> None:
+        self.stop_event = asyncio.Event()
+        self.started = asyncio.Event()
+        self.task = asyncio.ensure_future(
+            run_connector(cls, config, ctx, self.stop_event, started=self.started)
+        )
+        self.ctx = ctx
+
+    async def wait_started(self, timeout: float = 60.0) -> None:
+        done, _ = await asyncio.wait(
+            {self.task, asyncio.ensure_future(self.started.wait())},
+            timeout=timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self.task.done():
+            self.task.result()
+            raise CheckFailed("the connector returned while starting")
+        if not done:
+            raise CheckFailed(f"the connector did not start in {timeout:.0f}s")
+
+    async def stop(self) -> Connector[Any]:
+        self.stop_event.set()
+        return await asyncio.wait_for(self.task, 60)
+
+
+class Suite:
+    def __init__(self, cls: type[Connector[Any]], hub_settings: Any, workdir: Path) -> None:
+        self.cls = cls
+        self.name = f"kit-{getattr(cls, '__name__', 'connector').lower()}"
+        self.hub_settings = hub_settings
+        self.workdir = workdir
+        self.run_id = uuid.uuid4().hex[:6]
+        self.hub: HubLink | None = None
+        self.harness: Harness | None = None
+        self._n = 0
+        self._running: list[Running] = []
+
+    def fresh(self, n: int) -> list[dict[str, Any]]:
+        self._n += 1
+        return release_notices(n, f"{self.run_id}{self._n}")
+
+    async def start(self) -> Running:
+        assert self.hub is not None and self.harness is not None
+        config = self.cls.parse_config(self.harness.config())
+        settings = self.hub_settings.model_copy(update={"data_dir": self.workdir / "state"})
+        r = Running(self.cls, config, context_for(self.name, settings, self.hub))
+        self._running.append(r)
+        await r.wait_started()
+        return r
+
+    async def run(self, report: Callable[[Check], None]) -> list[Check]:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.hub = await HubLink.connect(self.hub_settings)
+        self.harness = self.cls.conformance(self.workdir / "harness")
+        await self.harness.open()
+        checks = self.source_checks() if isinstance(self.harness, SourceHarness) else self.sink_checks()
+        results = []
+        try:
+            for name, check in checks:
+                try:
+                    detail = await check()
+                    results.append(Check(name, True, detail))
+                except Exception as e:  # a check's failure is its result, the suite goes on
+                    results.append(Check(name, False, f"{type(e).__name__}: {e}"))
+                for r in self._running:  # what a failed check left running
+                    if not r.task.done():
+                        with contextlib.suppress(Exception):
+                            await r.stop()
+                self._running.clear()
+                report(results[-1])
+        finally:
+            await self.harness.close()
+            self.hub.close()
+        return results
+
+    # ---- sources -------------------------------------------------------------------------------
+
+    def source_checks(self) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
+        return [
+            ("start-stop", self.start_stop),
+            ("durable-before-answer", self.src_durable),
+            ("redelivery", self.src_redelivery),
+            ("dead-letter", self.src_refusal),
+            ("restart", self.src_restart),
+        ]
+
+    async def start_stop(self) -> str:
+        r = await self.start()
+        running = r.ctx.instance.health().status
+        connector = await r.stop()
+        health = connector.health()
+        if running != "running" or health.status != "stopped":
+            raise CheckFailed(
+                f"health was {running!r} when running, {health.status!r} after stop ({health.detail})"
+            )
+        return "started (health: running) and stopped (health: stopped) cleanly"
+
+    def _in_ledger(self, event_id: str, case_id: str) -> int:
+        assert self.hub is not None and self.hub.ledger is not None
+        return sum(1 for rec in self.hub.ledger.read(case_id=case_id) if rec.event_id == event_id)
+
+    async def src_durable(self) -> str:
+        harness = self._source()
+        events = self.fresh(5)
+        r = await self.start()
+        try:
+            await harness.feed(events)
+            missing = [e["id"] for e in events if not self._in_ledger(e["id"], e["subject"])]
+        finally:
+            await r.stop()
+        if missing:
+            raise CheckFailed(f"answered before the ledger held {missing}")
+        return f"{len(events)} events in the ledger when the source answered"
+
+    async def src_redelivery(self) -> str:
+        harness = self._source()
+        events = self.fresh(3)
+        r = await self.start()
+        try:
+            await harness.feed(events)
+            await harness.feed(events)
+        finally:
+            await r.stop()
+        counts = {e["id"]: self._in_ledger(e["id"], e["subject"]) for e in events}
+        if any(c != 1 for c in counts.values()):
+            raise CheckFailed(f"records per event id after feeding twice: {counts}")
+        return "the same input twice gave one record per event"
+
+    async def src_refusal(self) -> str:
+        harness = self._source()
+        bad, good = self.fresh(2)
+        bad["data"]["person"]["id_number"] = "123456"
+        before = len(await harness.refusals())
+        r = await self.start()
+        try:
+            await harness.feed_invalid(bad)
+            await harness.feed([good])
+        finally:
+            await r.stop()
+        refusals = (await harness.refusals())[before:]
+        if not any("id_number" in x or "身份" in x for x in refusals):
+            raise CheckFailed(f"no refusal naming the bad field (person.id_number); got {refusals}")
+        if self._in_ledger(bad["id"], bad["subject"]):
+            raise CheckFailed("the invalid event reached the ledger")
+        if not self._in_ledger(good["id"], good["subject"]):
+            raise CheckFailed("the valid event after the invalid one was not published")
+        return f"refused with its reason: {refusals[-1][:120]}"
+
+    async def src_restart(self) -> str:
+        harness = self._source()
+        first, second = self.fresh(3), self.fresh(3)
+        r = await self.start()
+        await harness.feed(first)
+        await r.stop()
+        r = await self.start()
+        try:
+            await harness.feed(second)
+        finally:
+            await r.stop()
+        lost = [e["id"] for e in first + second if self._in_ledger(e["id"], e["subject"]) != 1]
+        if lost:
+            raise CheckFailed(f"not exactly once in the ledger across the restart: {lost}")
+        return f"{len(first) + len(second)} events across a restart, each once"
+
+    def _source(self) -> SourceHarness:
+        assert isinstance(self.harness, SourceHarness)
+        return self.harness
+
+    # ---- sinks ---------------------------------------------------------------------------------
+
+    def sink_checks(self) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
+        return [
+            ("start-stop", self.start_stop),
+            ("delivery-in-order", self.sink_order),
+            ("redelivery", self.sink_redelivery),
+            ("dead-letter", self.sink_dead_letter),
+            ("backpressure", self.sink_backpressure),
+            ("restart", self.sink_restart),
+        ]
+
+    def _sink(self) -> SinkHarness:
+        assert isinstance(self.harness, SinkHarness)
+        return self.harness
+
+    async def publish(self, events: list[dict[str, Any]]) -> None:
+        """Publish as the prison would, and wait until the hub has applied each (its decisions are out)."""
+        assert self.hub is not None
+        outbox = Outbox("kit", self.hub, ErrorPolicy(), Positions(self.workdir / "kit"))
+        await outbox.open()
+        try:
+            for e in events:
+                await outbox.publish(e)
+        finally:
+            await outbox.close()
+            outbox.positions.close()
+        await self._applied({e["subject"] for e in events})
+
+    async def _applied(self, cases: set[str]) -> None:
+        assert self.hub is not None
+        consumer = await open_reader(self.hub.bootstrap, [topics.CASE_UPDATES])
+        seen: set[str] = set()
+        try:
+            deadline = time.monotonic() + 60
+            while not cases <= seen:
+                if time.monotonic() > deadline:
+                    raise CheckFailed(f"the hub did not apply {sorted(cases - seen)} in 60s")
+                for msgs in (await consumer.getmany(timeout_ms=200)).values():
+                    seen |= {(m.key or b"").decode() for m in msgs}
+        finally:
+            await consumer.stop()
+
+    async def expected(self, r: Running, cases: set[str]) -> list[SinkRecord]:
+        """The records of ``cases`` on the sink's topics that the running sink wants, in log order."""
+        runner: SinkRunner = r.ctx.runner
+        sink = runner.sink
+        consumer = await open_reader(runner.hub.bootstrap, sink.topics())
+        out: list[SinkRecord] = []
+        try:
+            idle = 0
+            while idle < 3:  # the reader has no "end"; three empty fetches after the hub applied them
+                batches = await consumer.getmany(timeout_ms=200)
+                idle = 0 if batches else idle + 1
+                for msgs in batches.values():
+                    for m in msgs:
+                        if (m.key or b"").decode() in cases:
+                            rec = await runner._decode(m)
+                            if rec is not None and sink.wants(rec):
+                                out.append(rec)
+        finally:
+            await consumer.stop()
+        return out
+
+    async def caught_up(self, r: Running, records: list[SinkRecord], timeout: float = 120.0) -> None:
+        runner: SinkRunner = r.ctx.runner
+
+        async def done() -> bool:
+            if r.task.done():
+                r.task.result()
+                raise CheckFailed("the connector stopped")
+            return all(
+                int(runner.positions.get(f"offset:{x.topic}:{x.partition}") or 0) > x.offset for x in records
+            )
+
+        await wait_for("the sink to reach the records", done, timeout)
+
+    async def _deliver(self, n: int) -> tuple[Running, list[SinkRecord]]:
+        events = self.fresh(n)
+        r = await self.start()
+        await self.publish(events)
+        records = await self.expected(r, {e["subject"] for e in events})
+        if not records:
+            await r.stop()
+            raise CheckFailed("the sink wants none of the hub's records for a release notice")
+        await self.caught_up(r, records)
+        return r, records
+
+    async def sink_order(self) -> str:
+        r, records = await self._deliver(3)
+        try:
+            got = await self._sink().received()
+        finally:
+            await r.stop()
+        missing = [x.event_id for x in records if x.event_id not in got]
+        if missing:
+            raise CheckFailed(f"not delivered: {missing}")
+        for case in {x.key for x in records}:
+            want = [x.event_id for x in records if x.key == case]
+            seen = [i for i in dict.fromkeys(got) if i in want]
+            if seen != want:
+                raise CheckFailed(f"case {case}: delivered in order {seen}, the log's order is {want}")
+        return f"{len(records)} records delivered, in log order per case"
+
+    async def sink_redelivery(self) -> str:
+        r, records = await self._deliver(2)
+        await r.stop()
+        before = await self._sink().received()
+        positions = Positions(r.ctx.state_dir)
+        positions.delete("offset:")  # as after a crash before the positions were saved: all comes again
+        positions.close()
+        r = await self.start()
+        try:
+            await self.caught_up(r, records)
+            after = await self._sink().received()
+        finally:
+            await r.stop()
+        ids = {x.event_id for x in records}
+        again = [i for i in after[len(before) :] if i in ids]
+        if again:
+            raise CheckFailed(f"records read again took effect again downstream: {again}")
+        return f"{len(records)} records read again from the start, no second effect"
+
+    async def sink_dead_letter(self) -> str:
+        harness = self._sink()
+        bad, good = self.fresh(2)
+        harness.fail_case(bad["subject"])
+        r = await self.start()
+        try:
+            await self.publish([bad, good])
+            records = await self.expected(r, {bad["subject"], good["subject"]})
+            await self.caught_up(r, records)
+            got = await harness.received()
+        finally:
+            await r.stop()
+        good_ids = [x.event_id for x in records if x.key == good["subject"]]
+        if not all(i in got for i in good_ids):
+            raise CheckFailed("records after the failing one were not delivered")
+        letters = await self._dead_letters(bad["subject"])
+        if not letters:
+            raise CheckFailed(f"no dead letter for case {bad['subject']} on {topics.DEAD_LETTERS}")
+        return f"dead-lettered with context: {letters[0][:140]}"
+
+    async def _dead_letters(self, case_id: str) -> list[str]:
+        assert self.hub is not None
+        consumer = await open_reader(self.hub.bootstrap, [topics.DEAD_LETTERS])
+        found: list[str] = []
+        try:
+            idle = 0
+            while idle < 3:
+                batches = await consumer.getmany(timeout_ms=200)
+                idle = 0 if batches else idle + 1
+                for msgs in batches.values():
+                    for m in msgs:
+                        headers = dict(m.headers or ())
+                        if (m.key or b"").decode() == case_id and headers.get(
+                            "__connect.errors.connector.name"
+                        ) == self.name.encode():
+                            _, rec = self.hub.codec.decode(m.value)
+                            found.append(f"{rec['error_kind']}: {rec['reason']}")
+        finally:
+            await consumer.stop()
+        return found
+
+    async def sink_backpressure(self) -> str:
+        harness = self._sink()
+        harness.slow(0.02)
+        try:
+            r, records = await self._deliver(10)
+            runner: SinkRunner = r.ctx.runner
+            await r.stop()
+        finally:
+            harness.slow(0)
+        if runner.in_flight_max > runner.batch:
+            raise CheckFailed(f"held {runner.in_flight_max} records at once (bound {runner.batch})")
+        held = runner.in_flight_max
+        return f"{len(records)} records through a slow downstream, at most {held} held at once"
+
+    async def sink_restart(self) -> str:
+        harness = self._sink()
+        events = self.fresh(6)
+        harness.slow(0.05)
+        r = await self.start()
+        try:
+            await self.publish(events)
+            records = await self.expected(r, {e["subject"] for e in events})
+            ids = {x.event_id for x in records}
+
+            async def some() -> bool:
+                return any(i in ids for i in await harness.received())
+
+            await wait_for("a first delivery", some)
+        finally:
+            await r.stop()
+            harness.slow(0)
+        r = await self.start()
+        try:
+            await self.caught_up(r, records)
+            got = await harness.received()
+        finally:
+            await r.stop()
+        lost = [i for i in ids if i not in got]
+        if lost:
+            raise CheckFailed(f"lost across the restart: {lost}")
+        return f"stopped mid-stream and started again: all {len(ids)} records delivered"
+
+
+async def run_suite(
+    cls: type[Connector[Any]],
+    hub_settings: Any,
+    workdir: Path,
+    report: Callable[[Check], None] = lambda c: None,
+) -> list[Check]:
+    return await Suite(cls, hub_settings, workdir).run(report)

@@ -1,0 +1,128 @@
+"""The conformance kit against the real hub: a correct sink passes every check, a sink that is not
+idempotent fails the redelivery check (so the kit can fail), and the SDK's runtime does the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fengqiao.connectors.conformance import SinkHarness
+from fengqiao.connectors.kit import run_suite
+from fengqiao.connectors.sdk import ConnectorConfig, ErrorPolicy, RetriableError, Sink, SinkRecord
+from fengqiao.streams import topics
+
+pytestmark = pytest.mark.integration
+
+
+class Downstream:
+    """A system the sink writes to: a SQLite file, plus a control file the harness sets failures in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.control = path.with_suffix(".control.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS taken (seq INTEGER PRIMARY KEY, event_id TEXT, case_id TEXT)"
+            )
+
+    def settings(self) -> dict[str, Any]:
+        return json.loads(self.control.read_text()) if self.control.exists() else {}
+
+    def set(self, **kw: Any) -> None:
+        self.control.write_text(json.dumps({**self.settings(), **kw}))
+
+    async def take(self, event_id: str, case_id: str, dedupe: bool) -> None:
+        c = self.settings()
+        await asyncio.sleep(c.get("slow", 0))
+        if case_id in c.get("fail_cases", []):
+            raise RetriableError(f"downstream refuses case {case_id}")
+        if c.get("fail_next", 0) > 0:
+            self.set(fail_next=c["fail_next"] - 1)
+            raise RetriableError("downstream unavailable")
+        with sqlite3.connect(self.path) as db:
+            if dedupe and db.execute("SELECT 1 FROM taken WHERE event_id = ?", (event_id,)).fetchone():
+                return
+            db.execute("INSERT INTO taken (event_id, case_id) VALUES (?, ?)", (event_id, case_id))
+
+    def taken(self) -> list[str]:
+        with sqlite3.connect(self.path) as db:
+            return [r[0] for r in db.execute("SELECT event_id FROM taken ORDER BY seq")]
+
+
+class FileSinkConfig(ConnectorConfig):
+    path: Path
+
+
+class FileSink(Sink[FileSinkConfig]):
+    """Writes the hub's decisions on release cases to a downstream database, once each."""
+
+    Config = FileSinkConfig
+    dedupe = True
+
+    def topics(self) -> list[str]:
+        return [topics.workflow_topic("release")]
+
+    def wants(self, record: SinkRecord) -> bool:
+        return record.envelope.source == "fengqiao-hub"
+
+    async def write(self, record: SinkRecord) -> None:
+        await Downstream(self.config.path).take(record.event_id, record.key, self.dedupe)
+
+    @classmethod
+    def conformance(cls, workdir: Path) -> FileHarness:
+        return FileHarness(workdir)
+
+
+class ForgetfulSink(FileSink):
+    """Takes whatever comes, so a record read twice takes effect twice."""
+
+    dedupe = False
+
+
+class FileHarness(SinkHarness):
+    def __init__(self, workdir: Path) -> None:
+        self.down = Downstream(workdir / "downstream.db")
+
+    def config(self) -> dict[str, Any]:
+        fast = ErrorPolicy(retries=3, backoff_initial_s=0.01, backoff_max_s=0.05)
+        return {"path": str(self.down.path), "errors": fast.model_dump()}
+
+    async def received(self) -> list[str]:
+        return self.down.taken()
+
+    def fail_next(self, n: int) -> None:
+        self.down.set(fail_next=n)
+
+    def fail_case(self, case_id: str) -> None:
+        self.down.set(fail_cases=[*self.down.settings().get("fail_cases", []), case_id])
+
+    def slow(self, seconds: float) -> None:
+        self.down.set(slow=seconds)
+
+
+async def test_a_correct_sink_passes_every_check(hub, hub_settings, tmp_path) -> None:
+    results = await run_suite(FileSink, hub_settings, tmp_path)
+    assert [(c.name, c.ok) for c in results] == [
+        (name, True)
+        for name in (
+            "start-stop",
+            "delivery-in-order",
+            "redelivery",
+            "dead-letter",
+            "backpressure",
+            "restart",
+        )
+    ], "\n".join(f"{c.name}: {c.detail}" for c in results)
+
+
+async def test_a_sink_that_is_not_idempotent_fails_redelivery(hub, hub_settings, tmp_path) -> None:
+    results = {c.name: c for c in await run_suite(ForgetfulSink, hub_settings, tmp_path)}
+    assert not results["redelivery"].ok
+    assert "took effect again" in results["redelivery"].detail
+    assert results["delivery-in-order"].ok
