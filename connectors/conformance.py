@@ -20,11 +20,14 @@ The suite, against a real hub:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 
 class Harness(ABC):
     """Plays the outside system for the kit. ``config()`` is the connector's configuration."""
+
+    state_dir: Path | None = None  # the connector's own folder (positions.db), set by the kit
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -40,7 +43,9 @@ class Harness(ABC):
 class SourceHarness(Harness):
     """For a source: put events where it reads them, and read back what it told the sender."""
 
-    agency: str = "qs-jo-1"  # the agency the harness speaks for (scenario.AGENCIES ids)
+    # The kit feeds release notices (ReleaseNoticeIssued) from the demo prison: events may get ids
+    # of the source's own; the kit counts each case's events in the ledger.
+    agency: str = "zj-prison-2"
 
     @abstractmethod
     async def feed(self, events: list[dict[str, Any]]) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -25,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fengqiao import logs
-from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
 from fengqiao.streams import topics
 from fengqiao.streams.directory import Directory
@@ -266,20 +268,51 @@ class Outbox:
 
         Raises `RecordError` (the reason names each field or the rule that refused it) and, when
         the hub stays unreachable through the retries, `RetriableError`: send it again later, with
-        the same id; the hub applies an id once.
+        the same id. An id published before gets the same answer and puts nothing more on the log
+        (the connector's positions remember it); the same id with other content is refused.
         """
         accepted = await self.check(event, agency=agency)
+        env = accepted.envelope
+        key, fp = f"event:{env.source}:{env.id}", _fingerprint(env.type, env.subject, accepted.record)
+        done = self.positions.get(key)
+        if done is not None:  # published before: the same answer, no second record on the log
+            stored = json.loads(done)
+            if stored["fp"] != fp:
+                raise RecordError(
+                    f"id {env.id!r} of {env.source!r} was published before with other content; "
+                    "give a new event a new id",
+                    "invalid",
+                )
+            return Published(env.id, stored["topic"], stored["partition"], stored["offset"])
         assert self._publisher is not None, "Outbox.open() first"
         publisher = self._publisher
 
         async def once() -> Published:
             try:
-                return await publisher.publish(accepted.envelope, accepted.record)
+                return await publisher.publish(env, accepted.record)
             except (KafkaError, NotAcknowledged, OSError) as e:
                 raise RetriableError(f"the hub did not take the event: {e}") from e
 
-        published, _ = await with_retries(self.policy, once, what=f"publish {accepted.envelope.id}")
-        return published  # type: ignore[no-any-return]
+        published: Published
+        published, _ = await with_retries(self.policy, once, what=f"publish {env.id}")
+        self.positions.put(
+            key,
+            json.dumps(
+                {
+                    "fp": fp,
+                    "topic": published.topic,
+                    "partition": published.partition,
+                    "offset": published.offset,
+                }
+            ),
+        )
+        return published
+
+
+def _fingerprint(etype: str, subject: str, record: dict[str, Any]) -> str:
+    """What makes two publications the same event: type, case and data (not the sending time)."""
+    body = json.dumps([etype, subject, to_json(record)], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 class SinkRunner:
