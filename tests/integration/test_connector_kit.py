@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 
 from fengqiao.connectors.conformance import SinkHarness
-from fengqiao.connectors.kit import run_suite
-from fengqiao.connectors.sdk import ConnectorConfig, ErrorPolicy, RetriableError, Sink, SinkRecord
+from fengqiao.connectors.kit import Suite, run_suite
+from fengqiao.connectors.runtime import HubLink, Positions, context_for, run_connector
+from fengqiao.connectors.sdk import (
+    ConnectorConfig,
+    ConnectorFailed,
+    ErrorPolicy,
+    RetriableError,
+    Sink,
+    SinkRecord,
+)
 from fengqiao.streams import topics
 
 pytestmark = pytest.mark.integration
@@ -126,3 +134,34 @@ async def test_a_sink_that_is_not_idempotent_fails_redelivery(hub, hub_settings,
     assert not results["redelivery"].ok
     assert "took effect again" in results["redelivery"].detail
     assert results["delivery-in-order"].ok
+
+
+async def test_with_tolerance_none_a_failing_record_stops_the_sink_where_it_failed(
+    hub, hub_settings, tmp_path
+) -> None:
+    """Kafka Connect's errors.tolerance=none: the connector stops, the record is not skipped."""
+    suite = Suite(FileSink, hub_settings, tmp_path)
+    await suite.run(lambda c: None)  # a first pass leaves the downstream and positions behind
+    harness = FileHarness(tmp_path / "harness")
+    bad = suite.fresh(1)[0]
+    harness.fail_case(bad["subject"])
+    config = {**harness.config(), "errors": {"tolerance": "none", "retries": 1, "backoff_initial_s": 0.01}}
+    hub_link = await HubLink.connect(hub_settings)
+    settings = hub_settings.model_copy(update={"data_dir": tmp_path / "state"})
+    ctx = context_for(suite.name, settings, hub_link)
+    suite.hub = hub_link
+    await suite.publish([bad])
+    with pytest.raises(ConnectorFailed, match=bad["subject"]):
+        await asyncio.wait_for(
+            run_connector(FileSink, FileSink.parse_config(config), ctx, asyncio.Event()), 60
+        )
+    assert ctx.instance.health().status == "failed"
+    failed_at = next(
+        (r.topic, r.partition, r.offset)
+        for r in hub_link.ledger.read(case_id=bad["subject"])
+        if r.source == "fengqiao-hub"
+    )
+    positions = Positions(ctx.state_dir)
+    assert int(positions.get(f"offset:{failed_at[0]}:{failed_at[1]}") or 0) <= failed_at[2]
+    positions.close()
+    hub_link.close()
