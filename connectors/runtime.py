@@ -377,7 +377,7 @@ class SinkRunner:
             attempts = policy.retries + 1
             reason, kind = f"gave up after {attempts} attempts: {e}", "handler_failed"
         except RecordError as e:
-            reason, kind, attempts = e.reason, e.kind, 1
+            reason, kind, attempts = e.reason, e.kind, e.attempts
         if policy.tolerance == "none":
             health.status, health.detail = "failed", f"{rec.type} {rec.event_id}: {reason}"
             raise ConnectorFailed(f"{self.sink.context.name} stopped on {rec.event_id}: {reason}")

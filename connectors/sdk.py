@@ -73,10 +73,11 @@ class RecordError(ConnectorError):
     ``handler_failed``.
     """
 
-    def __init__(self, reason: str, kind: str = "invalid") -> None:
+    def __init__(self, reason: str, kind: str = "invalid", attempts: int = 1) -> None:
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+        self.attempts = attempts  # a connector retrying on its own says how often it tried
 
 
 class ConnectorFailed(RuntimeError):

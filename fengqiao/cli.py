@@ -19,6 +19,7 @@ from rich.table import Table
 from fengqiao import logs
 from fengqiao.cli_audit import audit_app, dead_app, replay
 from fengqiao.cli_connectors import connectors_app
+from fengqiao.cli_webhooks import webhooks_app
 from fengqiao.console import err, fail, out
 from fengqiao.settings import Settings
 
@@ -40,6 +41,7 @@ app.add_typer(dead_app, name="deadletters")
 app.command()(replay)
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(webhooks_app, name="webhooks")
 
 BrokerOpt = Annotated[
     str | None,

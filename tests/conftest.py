@@ -57,7 +57,12 @@ def hub_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = Path(tmp_path_factory.mktemp("hub"))
     # The hub's clock is a file the scenario tests move; until one writes it, it is the system's.
     return Settings(
-        data_dir=data, partitions=4, log_level="WARNING", clock=f"file:{data / 'clock'}", tick_s=0.2
+        data_dir=data,
+        partitions=4,
+        log_level="WARNING",
+        clock=f"file:{data / 'clock'}",
+        tick_s=0.2,
+        gateway_port=0,  # any free port: test sessions may run side by side
     )
 
 

@@ -1,0 +1,86 @@
+"""The webhook sink's configuration: one endpoint per agency, retries, what to deliver."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from .sdk import ConnectorConfig, ConnectorFailed
+from .webhook_delivery import Policy
+
+MIN_SECRET = 16
+
+
+class Endpoint(BaseModel):
+    """Where one agency receives its deliveries, and the secret its signatures are made with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency: str = Field(description="the agency's directory id (机构目录), e.g. qs-jo-1")
+    url: str = Field(description="http(s) URL the events are POSTed to")
+    secret: SecretStr | None = Field(default=None, description="the HMAC secret shared with the agency")
+    secret_env: str | None = Field(default=None, description="name of an environment variable holding it")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        try:
+            url = httpx.URL(v)
+        except httpx.InvalidURL as e:
+            raise ValueError(f"not a URL: {e}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return v
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Endpoint:
+        if (self.secret is None) == (self.secret_env is None):
+            raise ValueError(f"endpoint {self.agency}: give exactly one of secret or secret_env")
+        return self
+
+    def secret_value(self) -> str:
+        """The secret; `ConnectorFailed` naming what to fix if it is missing or too short."""
+        if self.secret is not None:
+            value, where = self.secret.get_secret_value(), "secret"
+        else:
+            assert self.secret_env is not None
+            value, where = os.environ.get(self.secret_env, ""), f"environment variable {self.secret_env}"
+            if not value:
+                raise ConnectorFailed(f"endpoint {self.agency}: {where} is not set")
+        if len(value) < MIN_SECRET:
+            raise ConnectorFailed(
+                f"endpoint {self.agency}: the {where} has {len(value)} characters; use at least {MIN_SECRET} "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        return value
+
+
+class Config(ConnectorConfig):
+    endpoints: list[Endpoint] = Field(default_factory=list, description="one per agency")
+    max_attempts: int = Field(default=8, ge=1, le=100, description="POSTs per delivery before giving up")
+    backoff_initial_s: float = Field(default=1.0, gt=0, description="ceiling of the first retry delay")
+    backoff_max_s: float = Field(default=60.0, gt=0, description="largest retry delay")
+    timeout_s: float = Field(default=10.0, gt=0, description="how long to wait for an answer")
+    retry_after_max_s: float = Field(default=300.0, gt=0, description="cap on a receiver's Retry-After")
+    case_updates: bool = Field(default=True, description="deliver CaseUpdated to the case's parties")
+
+    @field_validator("endpoints")
+    @classmethod
+    def _one_per_agency(cls, v: list[Endpoint]) -> list[Endpoint]:
+        seen: set[str] = set()
+        for e in v:
+            if e.agency in seen:
+                raise ValueError(f"agency {e.agency} has two endpoints; give one")
+            seen.add(e.agency)
+        return v
+
+    def policy(self) -> Policy:
+        return Policy(
+            self.max_attempts,
+            self.backoff_initial_s,
+            self.backoff_max_s,
+            self.timeout_s,
+            self.retry_after_max_s,
+        )

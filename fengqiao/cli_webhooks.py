@@ -1,0 +1,147 @@
+"""`fengqiao webhooks list-failed|redeliver`: the webhook deliveries that failed, and sending them again.
+
+Both read the webhook sink's own records (``<data dir>/connectors/<name>/webhook.db``), so they
+work with the hub and the sink stopped; `redeliver` needs the sink's --config for the endpoints
+and secrets (an agency that moved its endpoint gets the failures at the new URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from fengqiao.console import fail, out
+from fengqiao.settings import Settings
+
+webhooks_app = typer.Typer(
+    help="Webhook deliveries 推送: the failed ones, and sending them again.", no_args_is_help=True
+)
+
+NameOpt = Annotated[
+    str, typer.Option("--name", help="the sink's connector name (its folder under <data dir>/connectors)")
+]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
+AgencyOpt = Annotated[
+    str | None, typer.Option("--agency", help="only this agency's deliveries (directory id)")
+]
+
+OUTCOMES = {
+    "delivered": "[green]已送达 delivered[/]",
+    "already": "[green]此前已送达 already delivered[/]",
+    "failed": "[red]仍失败 still failing[/]",
+    "no-endpoint": "[yellow]配置中无该机构地址 no endpoint in the config[/]",
+}
+
+
+def _state_dir(name: str, data_dir: Path | None) -> Path:
+    s = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    state = s.data_dir / "connectors" / name
+    from fengqiao.connectors.webhook_state import FILE
+
+    if not (state / FILE).exists():
+        raise fail(
+            f"no webhook deliveries recorded in {state}: check --name (the name the sink runs under, "
+            f"`fengqiao connectors run NAME`) and --data-dir"
+        )
+    return state
+
+
+def _config(path: Path) -> Any:
+    import yaml
+    from pydantic import ValidationError
+
+    from fengqiao.connectors.webhook import WebhookSink
+
+    try:
+        raw = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise fail(f"cannot read the config {path}: {e}") from None
+    if not isinstance(raw, dict):
+        raise fail(f"{path} must hold the webhook sink's configuration (a mapping with `endpoints:`)")
+    try:
+        return WebhookSink.parse_config(raw)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or '(top)'}: {x['msg']}" for x in e.errors())
+        raise fail(f"{path}: {problems}") from None
+
+
+@webhooks_app.command("list-failed")
+def list_failed(
+    agency: AgencyOpt = None,
+    resolved: Annotated[bool, typer.Option("--resolved", help="also those delivered since")] = False,
+    name: NameOpt = "webhook",
+    data_dir: DataDir = None,
+) -> None:
+    """Deliveries given up on (after every retry, or refused by the receiver), oldest first."""
+    from fengqiao.connectors.webhook_state import DeliveryLog
+
+    log = DeliveryLog(_state_dir(name, data_dir))
+    try:
+        rows = log.failures(agency=agency, resolved=resolved)
+    finally:
+        log.close()
+    if not rows:
+        out.print("没有失败的推送 no failed deliveries")
+        return
+    t = Table(
+        "机构 agency",
+        "事件 event",
+        "类型 type",
+        "案件 case",
+        "尝试 attempts",
+        "失败时间 failed at",
+        "最后错误 last error",
+        title="推送失败 Failed webhook deliveries",
+    )
+    if resolved:
+        t.add_column("已重发 resolved")
+    for f in rows:
+        cells = [f.agency, f.event_id, f.event_type, f.case_id, str(f.attempts), f.failed_at[:19]]
+        t.add_row(*cells, f.last_error[:80], *([f.resolved_at or ""] if resolved else []))
+    out.print(t)
+
+
+@webhooks_app.command("redeliver")
+def redeliver_cmd(
+    config: Annotated[Path, typer.Option("--config", help="the webhook sink's config file (YAML or JSON)")],
+    agency: AgencyOpt = None,
+    event: Annotated[str | None, typer.Option("--event", help="only this event id")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="every open failure")] = False,
+    attempts: Annotated[int, typer.Option(min=1, help="POSTs per delivery in this run")] = 3,
+    name: NameOpt = "webhook",
+    data_dir: DataDir = None,
+) -> None:
+    """Send failed deliveries again: signed anew, same Fengqiao-Delivery-Id, marked delivered on success."""
+    from fengqiao.connectors.sdk import ConnectorFailed
+    from fengqiao.connectors.webhook import redeliver
+
+    if not (agency or event or everything):
+        raise fail("choose what to send again: --event ID, --agency AGENCY, or --all")
+    cfg = _config(config)
+    state = _state_dir(name, data_dir)
+    try:
+        results = asyncio.run(redeliver(cfg, state, agency=agency, event_id=event, attempts=attempts))
+    except ConnectorFailed as e:
+        raise fail(str(e)) from None
+    if not results:
+        out.print("没有待重发的失败推送 no open failures match")
+        return
+    t = Table(
+        "机构 agency",
+        "事件 event",
+        "类型 type",
+        "案件 case",
+        "尝试 attempts",
+        "结果 result",
+        title="重新推送 Redelivery",
+    )
+    for r in results:
+        outcome = OUTCOMES[r.outcome] + (f": {r.error[:80]}" if r.error else "")
+        t.add_row(r.agency, r.event_id, r.event_type, r.case_id, str(r.attempts), outcome)
+    out.print(t)
+    if any(r.outcome not in ("delivered", "already") for r in results):
+        raise typer.Exit(1)
