@@ -19,6 +19,7 @@ from rich.table import Table
 from fengqiao import logs
 from fengqiao.cli_audit import audit_app, dead_app, replay
 from fengqiao.cli_connectors import connectors_app
+from fengqiao.cli_templates import templates
 from fengqiao.cli_webhooks import webhooks_app
 from fengqiao.console import err, fail, out
 from fengqiao.settings import Settings
@@ -42,6 +43,7 @@ app.command()(replay)
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(webhooks_app, name="webhooks")
+app.command()(templates)
 
 BrokerOpt = Annotated[
     str | None,
