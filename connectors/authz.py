@@ -7,8 +7,8 @@ An agency may publish an event when every rule below holds; a refusal names the 
 * ``event-type-allowed``: the agency's type is among the event type's ``fengqiao.publishers``;
 * ``own-jurisdiction``: the case lies in the agency's jurisdiction (管辖区域: the case's division
   code starts with one of the agency's codes), or the agency is a party to it (named in the case,
-  or has published to it before; for a new case, named in the opening event) — a prison releases
-  people into other counties.
+  or has published to it before; for a new case, named in the event that opens it) — a prison
+  releases people into other counties.
 """
 
 from __future__ import annotations
@@ -55,10 +55,20 @@ def parties(obj: Any) -> set[str]:
 
 
 class Authorizer:
-    def __init__(self, directory: Directory, catalogue: Catalogue, lookup: CaseLookup) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        catalogue: Catalogue,
+        lookup: CaseLookup,
+        opening: frozenset[str] | None = None,
+    ) -> None:
         self.directory = directory
         self.catalogue = catalogue
         self.lookup = lookup
+        self.opening = opening  # event types that open a case; None: any
+
+    def opens(self, event_type: str) -> bool:
+        return self.opening is None or event_type in self.opening
 
     def agency(self, agency_id: str) -> Agency:
         if agency_id not in self.directory:
@@ -81,9 +91,12 @@ class Authorizer:
                 f"a {agency.type} may not publish {env.type}; it is published by {allowed}",
             )
         case = await self.lookup(env.subject)
-        # A party of an open case is whoever the case names; naming oneself in a new event opens
-        # a case only (a prison's release notice names the prison), it does not enter another's.
-        if agency.id in parties(case if case is not None else record):
+        # A party of an open case is whoever the case names. Naming oneself in an event counts only
+        # in the event that opens the case (a prison's release notice names the prison): an event
+        # for a case not yet open would otherwise make its sender a party once the case opens.
+        if case is not None and agency.id in parties(case):
+            return
+        if case is None and self.opens(env.type) and agency.id in parties(record):
             return
         codes = divisions(case) if case is not None else []
         codes = codes or divisions(record) or ([env.jurisdiction] if env.jurisdiction else [])

@@ -348,7 +348,7 @@ class Suite:
         # Order holds per case within a topic: a case's facts and decisions are one ordered stream,
         # its updates (fengqiao.case-updates) another, read side by side.
         for case, topic in {(x.key, x.topic) for x in records}:
-            want = [x.event_id for x in records if x.key == case and x.topic == topic]
+            want = list(dict.fromkeys(x.event_id for x in records if x.key == case and x.topic == topic))
             seen = [i for i in dict.fromkeys(got) if i in want]
             if seen != want:
                 raise CheckFailed(f"case {case} on {topic}: delivered {seen}, the log's order is {want}")

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
+from fengqiao.schemas.registry import RegistryError
 from fengqiao.streams import topics
 from fengqiao.streams.directory import Directory
 from fengqiao.streams.ledger import Ledger
@@ -115,6 +116,7 @@ class HubLink:
     ledger_url: str | None
     workers: list[str]
     directory: Directory
+    opening: frozenset[str] = frozenset()  # event types that open a case (Workflow.opened_by)
     _ledger: Ledger | None = field(default=None, repr=False)
 
     @property
@@ -141,13 +143,23 @@ class HubLink:
             self._ledger = None
 
     @classmethod
-    async def connect(cls, settings: Any) -> HubLink:
-        from fengqiao.hub import connect
+    def build(
+        cls, bootstrap: str, codec: Codec, ledger_url: str | None, workers: list[str], deployment: Any
+    ) -> HubLink:
+        """With the deployment's directory and workflows (the demo county when None)."""
         from fengqiao.streams.workflows import load_context
 
+        ctx = load_context(deployment)
+        opening = frozenset(e for wf in ctx.workflows.values() for e in wf.opened_by)
+        return cls(bootstrap, codec, ledger_url, workers, ctx.directory, opening)
+
+    @classmethod
+    async def connect(cls, settings: Any) -> HubLink:
+        """For a connector run next to a hub started with `fengqiao up` (or --broker/--registry)."""
+        from fengqiao.hub import connect
+
         ep, codec = await connect(settings)
-        directory = load_context(settings.deployment).directory
-        return cls(ep.bootstrap, codec, ep.ledger, ep.workers, directory)
+        return cls.build(ep.bootstrap, codec, ep.ledger, ep.workers, settings.deployment)
 
 
 class DeadLetters:
@@ -235,7 +247,7 @@ class Outbox:
         self.policy = policy
         self.positions = positions
         self.dead_letters = DeadLetters(name, hub)
-        self.authorizer = Authorizer(hub.directory, hub.codec.catalogue, hub.case)
+        self.authorizer = Authorizer(hub.directory, hub.codec.catalogue, hub.case, hub.opening)
         self._publisher: Publisher | None = None
 
     async def open(self) -> None:
@@ -396,18 +408,32 @@ class SinkRunner:
         health.count("dead_lettered")
 
     async def _decode(self, msg: Any) -> SinkRecord | None:
-        """The record as the hub accepted it; what the hub refused is in its dead letters already."""
+        """The record as the hub accepted it; what the hub refused is in its dead letters already.
+
+        A registry that does not answer is not a bad record: it is retried, then stops the sink.
+        """
         codec = self.hub.codec
         try:
             env = Envelope.from_headers(msg.headers or [])
-            _, record = codec.decode(msg.value) if await codec.ensure(_schema_id(msg.value)) else (None, None)
-        except (EnvelopeError, Exception):  # undecodable: the hub dead-lettered it when it read it
+        except EnvelopeError:
             return None
-        if record is None:
+        if env.type not in codec.catalogue:
             return None
-        ev = codec.catalogue[env.type]
-        if ev.direction == "hub" and env.source != HUB_SOURCE:
-            return None  # a forged decision: the hub refused it
+
+        async def known() -> bool:
+            try:
+                return await codec.ensure(_schema_id(msg.value))
+            except RegistryError as e:
+                raise RetriableError(f"the schema registry did not answer: {e}") from e
+
+        if not (await with_retries(self.sink.config.errors, known, what="schema lookup"))[0]:
+            return None
+        try:
+            ev, record = codec.decode(msg.value)
+        except Exception:  # fastavro raises many kinds for a foreign body: the hub dead-lettered it
+            return None
+        if ev.name != env.type or (ev.direction == "hub" and env.source != HUB_SOURCE):
+            return None  # mislabelled, or a forged decision: the hub refused it
         key = (msg.key or b"").decode("utf-8", "replace")
         return SinkRecord(
             msg.topic, msg.partition, msg.offset, key, env, record, msg.value, tuple(msg.headers or ())

@@ -19,6 +19,8 @@ from rich.table import Table
 from fengqiao import logs
 from fengqiao.cli_audit import audit_app, dead_app, replay
 from fengqiao.cli_connectors import connectors_app
+from fengqiao.cli_gateway import gateway_app
+from fengqiao.cli_readmodel import readmodel_app
 from fengqiao.cli_templates import templates
 from fengqiao.cli_webhooks import webhooks_app
 from fengqiao.console import err, fail, out
@@ -42,7 +44,9 @@ app.add_typer(dead_app, name="deadletters")
 app.command()(replay)
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(readmodel_app, name="readmodel")
 app.command()(templates)
 
 BrokerOpt = Annotated[
@@ -116,7 +120,8 @@ def up(
             err.print(
                 f"[green]枢纽已启动 hub is up[/]  broker [bold]{ep.bootstrap}[/]"
                 f"{' (embedded, memory-only)' if s.embedded else ''}  registry [bold]{ep.registry}[/]  "
-                f"workers {', '.join(ep.workers)}{restored}\nCtrl-C 停止 to stop."
+                f"workers {', '.join(ep.workers)}"
+                f"{f'  gateway [bold]{ep.gateway}[/]' if ep.gateway else ''}{restored}\nCtrl-C 停止 to stop."
             )
             while not stop.is_set():
                 try:

@@ -72,7 +72,7 @@ def list_connectors(as_json: Annotated[bool, typer.Option("--json")] = False) ->
             "kind": cls.kind,
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "summary": cls.summary or (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-            "settings": sorted(cls.Config.model_fields),
+            "settings": sorted(f.alias or n for n, f in cls.Config.model_fields.items()),
         }
         for name, cls in found.items()
     ]

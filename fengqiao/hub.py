@@ -56,6 +56,7 @@ class Endpoints:
     registry: str
     workers: list[str] = field(default_factory=list)  # worker web URLs
     ledger: str | None = None  # the ledger's URL: "accepted" waits until a record is in it
+    gateway: str | None = None  # the HTTP gateway's URL, where agency systems POST events
 
     @classmethod
     def resolve(cls, settings: Settings) -> Endpoints:
@@ -70,7 +71,10 @@ class Endpoints:
                 bootstrap = parse_broker_url(settings.broker)
             except BrokerError as e:
                 raise HubError(str(e)) from None
-            return cls(bootstrap, registry, (running or {}).get("workers", []), (running or {}).get("ledger"))
+            running = running or {}
+            return cls(
+                bootstrap, registry, running.get("workers", []), running.get("ledger"), running.get("gateway")
+            )
         if running is None:
             raise HubError(
                 f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
@@ -85,6 +89,7 @@ class Endpoints:
             settings.registry or running["registry"],
             running.get("workers", []),
             running.get("ledger"),
+            running.get("gateway"),
         )
 
 
@@ -120,11 +125,21 @@ class Hub:
         self.rehydrated = 0
         self.archiver: Archiver | None = None
         self._archiver_task: asyncio.Task[None] | None = None
+        self.gateway_url: str | None = None
+        self._gateway_task: asyncio.Task[Any] | None = None
+        self._gateway_stop = asyncio.Event()
+        self._gateway_link: Any = None
         self._stack = contextlib.AsyncExitStack()
 
     @property
     def endpoints(self) -> Endpoints:
-        return Endpoints(self.bootstrap, self.registry_url, [w.web for w in self.workers])
+        return Endpoints(
+            self.bootstrap,
+            self.registry_url,
+            [w.web for w in self.workers],
+            ledger=self.settings.ledger_url,
+            gateway=self.gateway_url,
+        )
 
     async def __aenter__(self) -> Hub:
         try:
@@ -178,6 +193,8 @@ class Hub:
         for i in range(self.n_workers):
             self.workers.append(self._spawn_worker(i))
         await self._wait_workers_ready()
+        if s.gateway:
+            await self._start_gateway()
         s.runtime_file.write_text(
             json.dumps(
                 {
@@ -187,11 +204,66 @@ class Hub:
                     "workers": [w.web for w in self.workers],
                     "embedded": s.embedded,
                     "ledger": s.ledger_url,
+                    "gateway": self.gateway_url,
                 },
                 indent=2,
             )
         )
-        log.info("hub.ready", bootstrap=self.bootstrap, registry=self.registry_url, workers=len(self.workers))
+        log.info(
+            "hub.ready",
+            bootstrap=self.bootstrap,
+            registry=self.registry_url,
+            workers=len(self.workers),
+            gateway=self.gateway_url,
+        )
+
+    async def _start_gateway(self) -> None:
+        """The HTTP gateway, run as any connector is (run_connector), once the workers answer."""
+        from fengqiao.connectors.gateway import HttpGateway
+        from fengqiao.connectors.runtime import HubLink, context_for, run_connector
+        from fengqiao.connectors.sdk import ConnectorFailed
+
+        s = self.settings
+        assert self.codec is not None
+        self._gateway_link = HubLink.build(
+            self.bootstrap, self.codec, s.ledger_url, [w.web for w in self.workers], s.deployment
+        )
+        config = HttpGateway.Config(
+            host=s.gateway_host,
+            port=s.gateway_port,
+            rate_per_s=s.gateway_rate,
+            burst=s.gateway_burst,
+            max_body_bytes=s.gateway_max_body,
+        )
+        ctx = context_for("gateway", s, self._gateway_link)
+        started = asyncio.Event()
+        self._gateway_stop = asyncio.Event()
+        self._gateway_task = asyncio.create_task(
+            run_connector(HttpGateway, config, ctx, self._gateway_stop, started=started),
+            name="fengqiao-gateway",
+        )
+        waiting = asyncio.ensure_future(started.wait())
+        await asyncio.wait({self._gateway_task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._gateway_task.done():
+            try:
+                self._gateway_task.result()
+            except ConnectorFailed as e:
+                raise HubError(str(e)) from None
+            raise HubError("the HTTP gateway stopped while starting")
+        self.gateway_url = ctx.instance.url  # bound in start: known before the first request
+
+    async def _stop_gateway(self) -> None:
+        """First of all: requests in flight get their answer while the workers and archiver still run."""
+        if self._gateway_task is not None:
+            self._gateway_stop.set()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._gateway_task, 30)
+            self._gateway_task = None
+        if self._gateway_link is not None:
+            self._gateway_link.close()
+            self._gateway_link = None
+        self.gateway_url = None
 
     def _open_ledger(self) -> Ledger:
         """The ledger, with the hub's signing key (made on first start)."""
@@ -315,6 +387,9 @@ class Hub:
         if self._archiver_task is not None and self._archiver_task.done():
             error = self._archiver_task.exception() if not self._archiver_task.cancelled() else None
             raise HubError(f"the archiver stopped ({error or 'cancelled'}){again}")
+        if self._gateway_task is not None and self._gateway_task.done():
+            error = self._gateway_task.exception() if not self._gateway_task.cancelled() else None
+            raise HubError(f"the HTTP gateway stopped ({error or 'cancelled'}){again}")
 
     async def _drain_archiver(self, timeout: float = 10.0) -> None:
         """Let the archiver catch up with what the workers produced last, then stop it."""
@@ -336,6 +411,7 @@ class Hub:
             rt = self.settings.runtime_file
             if rt.exists() and json.loads(rt.read_text()).get("pid") == os.getpid():
                 rt.unlink()
+        await self._stop_gateway()
         for w in self.workers:
             if w.proc.poll() is None:
                 w.proc.terminate()

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the chain heads every N records")
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="... or every T seconds")
 
+    # The HTTP gateway agency systems publish through (docs/gateway.md); `fengqiao up` starts it.
+    gateway: bool = Field(default=True, description="start the HTTP gateway with the hub")
+    gateway_host: str = Field(default="127.0.0.1", description="address the gateway listens on")
+    gateway_port: int = Field(default=8400, ge=0, le=65535, description="gateway port; 0 = any free port")
+    gateway_rate: float = Field(default=50.0, gt=0, description="gateway requests per second per agency")
+    gateway_burst: int = Field(default=200, ge=1, description="gateway requests an agency may send at once")
+    gateway_max_body: int = Field(default=1 << 20, ge=1024, description="largest request body in bytes")
+
     @property
     def ledger_url(self) -> str:
         return self.ledger or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"

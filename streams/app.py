@@ -8,6 +8,7 @@ on with the next record (DESIGN principle 8).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -278,6 +279,14 @@ def create_app(
         workflow = request.query.get("workflow")
         return web.json([c for c in case_table.values() if not workflow or c.get("workflow") == workflow])
 
+    @app.page("/tasks/")
+    async def tasks_view(web: Any, request: Any) -> Any:
+        """Open handoffs of this worker's cases that an agency must act on (the gateway's /v1/tasks)."""
+        agency = request.query.get("agency")
+        if not agency:
+            return web.json({"error": "give the agency: /tasks/?agency=ID"}, status=400)
+        return web.json(agency_tasks(case_table.values(), agency))
+
     @app.page("/ready/")
     async def ready(web: Any, request: Any) -> Any:
         assigned = len(app.consumer.assignment()) if app.consumer else 0
@@ -285,6 +294,33 @@ def create_app(
         return web.json({"ready": ok, "assigned": assigned}, status=200 if ok else 503)
 
     return app
+
+
+def agency_tasks(cases: Iterable[engine.Case], agency_id: str) -> list[dict[str, Any]]:
+    """Open handoffs obliged on ``agency_id`` or escalated to it, one row each, by deadline."""
+    rows = []
+    for case in cases:
+        for h in engine.open_handoffs(case):
+            escalated = any(a.get("agency_id") == agency_id for a in h.get("escalated_to") or ())
+            obliged = (h.get("obliged") or {}).get("agency_id")
+            if obliged != agency_id and not escalated:
+                continue
+            deadline = h.get("deadline") or {}
+            rows.append(
+                {
+                    "case_id": case["case_id"],
+                    "workflow": case["workflow"],
+                    "handoff_id": h["id"],
+                    "step": h["step"],
+                    "task": h["task"],
+                    "state": h["state"],
+                    "role": "obliged" if obliged == agency_id else "escalated_to",
+                    "obliged": obliged,
+                    "deadline": deadline.get("due"),
+                    "rule": h.get("rule_id") or deadline.get("rule_id"),
+                }
+            )
+    return sorted(rows, key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["handoff_id"]))
 
 
 def _schema_id(value: bytes | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 
 from fengqiao.hub import Hub
 from fengqiao.settings import Settings
+
+# Every hub a test starts, in-process or a `fengqiao up` subprocess, takes a free gateway port.
+os.environ.setdefault("FENGQIAO_GATEWAY_PORT", "0")
 
 
 class BackgroundHub:

@@ -12,6 +12,7 @@ from fengqiao.scenario import demo_events
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.streams.directory import load_demo
+from fengqiao.streams.workflows import load_context
 
 CATALOGUE = load()
 CODEC = Codec(CATALOGUE, {})
@@ -31,7 +32,8 @@ def authorizer(cases: dict[str, dict[str, Any]] | None = None) -> Authorizer:
     async def lookup(case_id: str) -> dict[str, Any] | None:
         return (cases or {}).get(case_id)
 
-    return Authorizer(load_demo(), CATALOGUE, lookup)
+    opening = frozenset(e for wf in load_context().workflows.values() for e in wf.opened_by)
+    return Authorizer(load_demo(), CATALOGUE, lookup, opening)
 
 
 async def refused(auth: Authorizer, agency: str, event: dict[str, Any]) -> Forbidden:
@@ -79,4 +81,13 @@ async def test_naming_oneself_in_an_event_does_not_enter_an_open_case() -> None:
     ack["data"] = {**ack["data"], "office": {"agency_id": "by-jo-1", "agency_type": "judicial_office"}}
     case = {"case_id": ack["subject"], "facts": {"x": {"residence": {"code": "339901001001"}}}}
     f = await refused(authorizer({ack["subject"]: case}), "by-jo-1", ack)
+    assert f.rule == "own-jurisdiction"
+
+
+async def test_an_event_for_a_case_not_yet_open_does_not_make_its_sender_a_party() -> None:
+    """Else an office could guess a case id, be held on it, and read the case once it opens."""
+    ack = acknowledgement("by-jo-1")
+    ack["data"] = {**ack["data"], "office": {"agency_id": "by-jo-1", "agency_type": "judicial_office"}}
+    ack["jurisdiction"] = "339901001001"
+    f = await refused(authorizer(), "by-jo-1", ack)
     assert f.rule == "own-jurisdiction"

@@ -1,0 +1,100 @@
+"""`fengqiao gateway`: the HTTP gateway's API keys (接口密钥) and its OpenAPI document.
+
+The keys live in the data folder (``gateway/keys.db``), so they are managed with the hub running
+or not; a revoked key stops working at the gateway's next request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fengqiao.connectors.gateway.keys import KeyStore
+from fengqiao.console import err, fail, out
+from fengqiao.settings import Settings
+
+gateway_app = typer.Typer(
+    help="The HTTP gateway 接入网关: agencies' API keys, the OpenAPI document.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="API keys 接口密钥, one or more per agency.", no_args_is_help=True)
+gateway_app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
+
+
+def _store(data_dir: Path | None) -> tuple[Settings, KeyStore]:
+    from fengqiao.connectors.gateway import HttpGateway
+
+    s = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    return s, KeyStore(HttpGateway.keys_path(s))
+
+
+@keys_app.command("add")
+def keys_add(
+    agency_id: Annotated[str, typer.Argument(help="the agency's directory id, e.g. qs-jo-1")],
+    data_dir: DataDir = None,
+) -> None:
+    """Make a key for an agency and print it once: it is stored only as a hash."""
+    from fengqiao.streams.workflows import load_context
+
+    s, store = _store(data_dir)
+    directory = load_context(s.deployment).directory
+    if agency_id not in directory:
+        raise fail(
+            f"机构目录中没有 {agency_id!r} (no agency {agency_id!r} in the directory "
+            f"{directory.source}): the ids are in the deployment's agencies.yaml"
+        )
+    agency = directory.get(agency_id)
+    record, key = store.add(agency_id)
+    store.close()
+    err.print(
+        f"[green]已为 {agency.name} ({agency_id}) 创建密钥 {record.key_id}[/] — key created. "
+        "它只显示这一次，请妥善交给该机构 (shown only now: hand it to the agency safely):"
+    )
+    out.print(key, soft_wrap=True, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """Every key: its id, agency, when made and revoked (never the key itself)."""
+    _, store = _store(data_dir)
+    keys = store.list()
+    store.close()
+    t = Table("密钥编号 key id", "机构 agency", "创建 created (UTC)", "吊销 revoked (UTC)")
+    for k in keys:
+        t.add_row(
+            k.key_id,
+            k.agency_id,
+            f"{k.created_at:%Y-%m-%d %H:%M:%S}",
+            f"{k.revoked_at:%Y-%m-%d %H:%M:%S}" if k.revoked_at else "",
+        )
+    out.print(t if keys else "没有密钥 (no keys yet): `fengqiao gateway keys add AGENCY_ID`")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key id shown by `keys list`")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key: requests with it are refused (401 api-key-revoked) from now on."""
+    _, store = _store(data_dir)
+    record = store.revoke(key_id)
+    store.close()
+    if record is None:
+        raise fail(f"没有密钥 {key_id!r} (no key {key_id!r}): see `fengqiao gateway keys list`")
+    err.print(
+        f"[yellow]已吊销 revoked[/] {record.key_id} of {record.agency_id} "
+        f"at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
+@gateway_app.command("openapi")
+def openapi() -> None:
+    """Print the gateway's OpenAPI document (docs/openapi.json is this: `... openapi > docs/openapi.json`)."""
+    from fengqiao.connectors.gateway.api import openapi_spec
+
+    print(json.dumps(openapi_spec(), indent=2, ensure_ascii=False))

@@ -1,0 +1,35 @@
+"""The gateway's per-agency token bucket and its Retry-After."""
+
+from __future__ import annotations
+
+from fengqiao.connectors.gateway.limits import RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_burst_then_rate_with_whole_seconds_to_wait() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=0.5, burst=3, clock=clock)
+    assert [limiter.take("qs-jo-1") for _ in range(3)] == [0, 0, 0]
+    assert limiter.take("qs-jo-1") == 2  # one token per 2 s
+    clock.now += 1.0
+    assert limiter.take("qs-jo-1") == 1  # half a token: 1 s more, never a fraction
+    clock.now += 1.0
+    assert limiter.take("qs-jo-1") == 0
+    # Each agency has its own bucket, and a bucket never holds more than the burst.
+    assert limiter.take("qs-ps-1") == 0
+    clock.now += 3600
+    assert [limiter.take("qs-jo-1") for _ in range(4)] == [0, 0, 0, 2]
+
+
+def test_retry_after_is_at_least_one_second() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=1000.0, burst=1, clock=clock)
+    assert limiter.take("a") == 0
+    assert limiter.take("a") == 1
