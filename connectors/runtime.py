@@ -28,9 +28,10 @@ from aiokafka.errors import KafkaError
 
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, to_json
-from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
+from fengqiao.schemas.envelope import Envelope, EnvelopeError
 from fengqiao.schemas.registry import RegistryError
 from fengqiao.streams import topics
+from fengqiao.streams.acceptance import refusal
 from fengqiao.streams.directory import Directory
 from fengqiao.streams.ledger import Ledger
 from fengqiao.streams.publisher import NotAcknowledged, Published, Publisher
@@ -432,9 +433,9 @@ class SinkRunner:
             ev, record = codec.decode(msg.value)
         except Exception:  # fastavro raises many kinds for a foreign body: the hub dead-lettered it
             return None
-        if ev.name != env.type or (ev.direction == "hub" and env.source != HUB_SOURCE):
-            return None  # mislabelled, or a forged decision: the hub refused it
         key = (msg.key or b"").decode("utf-8", "replace")
+        if refusal(msg.topic, key, env, ev, record):
+            return None  # mislabelled, misplaced, or a forged decision: the hub refused it
         return SinkRecord(
             msg.topic, msg.partition, msg.offset, key, env, record, msg.value, tuple(msg.headers or ())
         )

@@ -23,7 +23,7 @@ from fengqiao.cli_gateway import gateway_app
 from fengqiao.cli_readmodel import readmodel_app
 from fengqiao.cli_templates import templates
 from fengqiao.cli_webhooks import webhooks_app
-from fengqiao.console import err, fail, out
+from fengqiao.console import date_range, err, fail, out
 from fengqiao.settings import Settings
 
 app = typer.Typer(
@@ -421,15 +421,10 @@ def kpi_release(
     registry: RegistryOpt = None,
 ) -> None:
     """Release hand-over KPIs 安置帮教衔接指标, from the cases' state, with the counts behind each rate."""
-    from datetime import date
 
     from fengqiao.streams.kpi import release_kpis, render_release
 
-    try:
-        start = date.fromisoformat(date_from) if date_from else None
-        end = date.fromisoformat(date_to) if date_to else None
-    except ValueError as e:
-        raise fail(f"--from/--to: {e}") from None
+    start, end = date_range(date_from, date_to)
     cases = _all_cases(settings(broker, registry), "release")
     kpis = release_kpis(cases, start=start, end=end, agency=agency)
     if as_json:

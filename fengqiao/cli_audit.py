@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fengqiao.console import err, fail, out
+from fengqiao.console import err, fail, ledger_progress, out
 from fengqiao.settings import Settings
 
 audit_app = typer.Typer(
@@ -108,15 +107,7 @@ def replay(
     at = _instant(until)
     total = led.count(case_id=case, until=at)
     started = time.perf_counter()
-    with Progress(
-        TextColumn("回放 replaying"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as bar:
+    with ledger_progress("回放 replaying") as bar:
         task = bar.add_task("replay", total=total)
         cases = fold_all(
             ledger_records(led, codec.catalogue, until=at, case_id=case),

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fengqiao.console import err, fail, out
+from fengqiao.console import date_range, err, fail, ledger_progress, out
 
 readmodel_app = typer.Typer(
     help="SQL read models 读模型: cases, handoffs and events as tables.", no_args_is_help=True
@@ -100,15 +98,7 @@ def rebuild(
     total = led.count(topics=model.topics())
     started = time.perf_counter()
     try:
-        with Progress(
-            TextColumn("重建 rebuilding"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
+        with ledger_progress("重建 rebuilding") as bar:
             task = bar.add_task("rebuild", total=total)
             result = rebuild_from(
                 eng, ledger_records(led, model), codec, progress=lambda n: bar.update(task, completed=n)
@@ -152,11 +142,7 @@ def kpi_release(
     from fengqiao.connectors.readmodel.store import current_revision
     from fengqiao.streams.kpi import render_release
 
-    try:
-        start = date.fromisoformat(date_from) if date_from else None
-        end = date.fromisoformat(date_to) if date_to else None
-    except ValueError as e:
-        raise fail(f"--from/--to: {e}") from None
+    start, end = date_range(date_from, date_to)
     eng, shown = _engine(url, schema, data_dir)
     try:
         if current_revision(eng) is None:

@@ -51,22 +51,10 @@ def _state_dir(name: str, data_dir: Path | None) -> Path:
 
 
 def _config(path: Path) -> Any:
-    import yaml
-    from pydantic import ValidationError
-
+    from fengqiao.cli_connectors import read_config
     from fengqiao.connectors.webhook import WebhookSink
 
-    try:
-        raw = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise fail(f"cannot read the config {path}: {e}") from None
-    if not isinstance(raw, dict):
-        raise fail(f"{path} must hold the webhook sink's configuration (a mapping with `endpoints:`)")
-    try:
-        return WebhookSink.parse_config(raw)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or '(top)'}: {x['msg']}" for x in e.errors())
-        raise fail(f"{path}: {problems}") from None
+    return read_config(WebhookSink, path)
 
 
 @webhooks_app.command("list-failed")

@@ -16,7 +16,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from fengqiao.connectors.cloudevents_json import parse
-from fengqiao.hub import Hub
+from fengqiao.demo_agencies import AgencySystems
+from fengqiao.hub import Hub, HubError
 from fengqiao.infra.broker import open_reader
 from fengqiao.scenario import demo_events
 from fengqiao.schemas.envelope import parse_time
@@ -40,40 +41,52 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
     now = datetime.now(UTC)
     scenario = demo_events(cases_per_workflow, now=now)
     clock.set(parse_time(scenario[0]["time"]))
-    settings = settings.model_copy(update={"clock": f"file:{clock.path}", "tick_s": 0.2})
+    # gateway_port 0: a free port, so the demo runs beside a hub started with `fengqiao up`.
+    settings = settings.model_copy(update={"clock": f"file:{clock.path}", "tick_s": 0.2, "gateway_port": 0})
     with console.status("正在启动 starting the hub…"):
         hub = Hub(settings, workers=1, worker_log_dir=settings.data_dir / "logs")
         await hub.__aenter__()
     try:
         assert hub.codec is not None
         console.print(f"  broker {hub.bootstrap} (embedded, memory-only) · registry {hub.registry_url}")
-        events = [parse(hub.codec, e) for e in scenario]
-        expected = Counter(a.envelope.subject for a in events)
+        console.print(f"  HTTP gateway {hub.gateway_url} · each agency posts with its own API key")
+        expected = Counter(parse(hub.codec, e).envelope.subject for e in scenario)
         updates = await open_reader(hub.bootstrap, [topics.CASE_UPDATES])
-        try:
-            async with Publisher(hub.bootstrap, hub.codec) as pub:
+        async with AgencySystems(hub) as systems:
+            try:
                 with Progress(console=console, transient=True) as bar:
-                    task = bar.add_task("发布事件 publishing", total=len(events))
-                    for acc in events:
-                        await pub.publish(acc.envelope, acc.record)
+                    task = bar.add_task(
+                        "机构系统经网关发布 agencies posting to the gateway", total=len(scenario)
+                    )
+                    for event in scenario:
+                        r = await systems.post(event)
+                        if r.status_code != 202:
+                            raise HubError(f"the gateway refused {event['id']}: {r.status_code} {r.text}")
                         bar.advance(task)
+                await _refusal(systems, scenario, console)
+                async with Publisher(hub.bootstrap, hub.codec) as pub:
                     # A garbage record straight onto a workflow topic: it must reach the dead letters.
                     await pub.send_raw(topics.workflow_topic("release"), b"not avro", b"GARBAGE", [])
-            applied = await _await_applied(updates, expected, console, hub)
-        finally:
-            await updates.stop()
-        clock.set(now)  # a month and more passes: deadlines fall due
-        missed = await _await_alert(
-            hub, [c for c in expected if c.startswith("XS-")], "PickupMissed", console
-        )
+                applied = await _await_applied(updates, expected, console, hub)
+            finally:
+                await updates.stop()
+            clock.set(now)  # a month and more passes: deadlines fall due
+            missed = await _await_alert(
+                hub, [c for c in expected if c.startswith("XS-")], "PickupMissed", console
+            )
+            with console.status("等待推送 waiting for the webhook deliveries…"):
+                delivered = await systems.settled("PickupMissed")
         cases = await _fetch_cases(hub.endpoints.workers[0], sorted(expected))
         _summary(console, cases, expected)
         _alerts(console, cases)
-        ok = applied == sum(expected.values()) and missed
+        systems.table(console)
+        ok = applied == sum(expected.values()) and missed and delivered
         total = sum(expected.values())
         console.print(
             f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
             f"{'a missed pick-up was raised 未接回已告警' if missed else 'NO missed pick-up was raised'}; "
+            f"{len(systems.receiver.log)} webhook deliveries 推送"
+            f"{'' if delivered else ' (NO missed pick-up delivered)'}; "
             f"garbage record sent to {topics.DEAD_LETTERS} 死信"
         )
         return ok
@@ -84,6 +97,17 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
             f"已停止 stopped; no process left behind. The run's ledger: {demo_dir} "
             f"(try `fengqiao replay --data-dir {demo_dir}`)"
         )
+
+
+async def _refusal(systems: AgencySystems, scenario: list[dict[str, Any]], console: Console) -> None:
+    """An office of the other county (白云镇司法所) tries to act on a 青山县 case: refused, by rule."""
+    ack = next(e for e in scenario if e["type"] == "ReleaseNoticeAcknowledged")
+    r = await systems.post({**ack, "id": f"{ack['id']}-by", "source": "by-jo-1"}, as_agency="by-jo-1")
+    error = r.json().get("error", {})
+    console.print(
+        f"  网关拒绝 gateway refused 白云镇司法所 on {ack['subject']}: {r.status_code} "
+        f"[bold]{error.get('rule')}[/] — {error.get('message', '')}"
+    )
 
 
 async def _await_alert(

@@ -17,12 +17,13 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, UnknownSchema
-from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
+from fengqiao.schemas.envelope import Envelope, EnvelopeError
 from fengqiao.schemas.framing import FramingError, unframe
 from fengqiao.schemas.registry import RegistryError
 from fengqiao.settings import Settings
 
 from . import engine, topics
+from .acceptance import refusal
 from .clock import Clock, system_clock
 from .ledger import Ledger
 
@@ -143,20 +144,9 @@ def create_app(
             raise  # the registry is down: handler_failed, with its message, rather than a false verdict
         except Exception as e:  # fastavro raises many kinds for a truncated or foreign body
             raise _Rejected("undecodable", f"Avro body does not decode: {e}") from e
-        if env.type != ev.name:
-            raise _Rejected("invalid", f"ce_type is {env.type!r} but the value is a {ev.name}")
-        key = (msg.key or b"").decode("utf-8", "replace")
-        if not (env.subject == key == record["case_id"]):
-            raise _Rejected(
-                "invalid",
-                f"case id disagrees: key {key!r}, ce_subject {env.subject!r}, case_id {record['case_id']!r}",
-            )
-        if ev.workflow not in (workflow, "*"):
-            raise _Rejected("invalid", f"{ev.name} belongs on {topics.topic_for(ev)}, not {msg.topic}")
-        if ev.direction == "hub" and env.source != HUB_SOURCE:
-            raise _Rejected(
-                "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
-            )
+        refused = refusal(msg.topic, (msg.key or b"").decode("utf-8", "replace"), env, ev, record)
+        if refused:
+            raise _Rejected(*refused)
         with logs.bound(event_id=env.id, correlation_id=env.correlationid, case_id=env.subject):
             now = clock()
             catching_up = msg.offset <= catch_up.get((msg.topic, msg.partition), -1)

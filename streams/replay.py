@@ -19,6 +19,7 @@ from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
 
 from . import engine, topics
+from .acceptance import refusal
 from .ledger import Ledger, LedgerRecord
 from .workflows import all_workflows
 
@@ -57,9 +58,11 @@ def replay(
             continue
         try:
             env = Envelope.from_headers(rec.headers)
-            _, record = codec.decode(rec.value)
+            ev, record = codec.decode(rec.value)
         except Exception:  # what the workers dead-lettered is not case state either
             continue
+        if refusal(rec.topic, (rec.key or b"").decode("utf-8", "replace"), env, ev, record):
+            continue  # refused by the workers (a forged decision, a case id that disagrees)
         cases[env.subject], _ = engine.fold(cases.get(env.subject), env, record, workflow)
         if progress and n % 1000 == 0:
             progress(n)

@@ -24,9 +24,10 @@ from sqlalchemy.engine import make_url
 from fengqiao.connectors.sdk import SinkRecord
 from fengqiao.schemas.catalogue import Catalogue
 from fengqiao.schemas.codec import to_json
-from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, parse_time
+from fengqiao.schemas.envelope import Envelope, parse_time
 from fengqiao.streams import engine as case_engine
 from fengqiao.streams import topics
+from fengqiao.streams.acceptance import refusal
 from fengqiao.streams.calendar import local_date
 from fengqiao.streams.workflows import all_workflows
 
@@ -248,22 +249,19 @@ class ReadModel:
 def decode(rec: Any, codec: Any, by_topic: dict[str, str]) -> SinkRecord | None:
     """A ledger record as the sink runner would hand it over, or None where the runner skips it.
 
-    Mirrors `runtime.SinkRunner._decode` (undecodable and forged hub decisions are skipped), so a
-    rebuild and the live sink apply the same records.
+    Mirrors `runtime.SinkRunner._decode` (what the workers refuse is skipped: streams/acceptance.py),
+    so a rebuild and the live sink apply the same records.
     """
     if rec.topic not in by_topic or rec.value is None:
         return None
     try:
         env = Envelope.from_headers(rec.headers)
-        _, record = codec.decode(rec.value)
+        ev, record = codec.decode(rec.value)
     except Exception:
         return None
-    if env.type not in codec.catalogue:
-        return None
-    ev = codec.catalogue[env.type]
-    if ev.direction == "hub" and env.source != HUB_SOURCE:
-        return None
     key = (rec.key or b"").decode("utf-8", "replace")
+    if refusal(rec.topic, key, env, ev, record):
+        return None
     return SinkRecord(rec.topic, rec.partition, rec.offset, key, env, record, rec.value, tuple(rec.headers))
 
 

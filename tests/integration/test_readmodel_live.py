@@ -267,8 +267,9 @@ async def test_live_sink_rebuild_and_kpis(
             )
             return (workers, tables) if workers == tables else None
 
+        # The sink reads the session's whole log from its start: in a full run, thousands of records.
         workers, _ = await until(
-            "the read model to hold every release case as the workers do", same_as_workers
+            "the read model to hold every release case as the workers do", same_as_workers, timeout=240
         )
         assert {ok, late, missed} <= set(workers)
         eng = connect(live.url, live.schema)
@@ -292,7 +293,7 @@ async def test_live_sink_rebuild_and_kpis(
             held = {k: v + 1 for k, v in ledger.positions().items() if k[0] in workflow_topics}
             return held == snapshot(live)["positions"]
 
-        await until("the sink and the ledger to hold the same records", caught_up)
+        await until("the sink and the ledger to hold the same records", caught_up, timeout=240)
         ledger.close()
 
     rebuilt = databases("rebuilt")

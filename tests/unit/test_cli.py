@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,14 @@ runner = CliRunner()
         ["schemas", "check"],
         ["bench"],
         ["worker"],
+        ["connectors", "list"],
+        ["connectors", "run"],
+        ["connectors", "test"],
+        ["gateway", "keys", "add"],
+        ["gateway", "openapi"],
+        ["webhooks", "redeliver"],
+        ["readmodel", "rebuild"],
+        ["templates"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -117,3 +126,28 @@ def test_bench_replay_prints_replay_and_raw_read_rates() -> None:
     assert result["replay"]["events_per_s"] > 0 and result["raw"]["records_per_s"] > 0
     rates = result["replay"]["events_per_s"] / result["raw"]["records_per_s"]
     assert result["ratio"] == pytest.approx(rates, 0.01)
+
+
+def test_connectors_list_shows_every_built_in_connector() -> None:
+    r = runner.invoke(app, ["connectors", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    names = {row["name"]: row["kind"] for row in json.loads(r.output)}
+    assert names == {
+        "http-gateway": "source",
+        "spreadsheet": "source",
+        "sql-read-model": "sink",
+        "webhook": "sink",
+    }
+
+
+def test_a_connector_config_is_refused_field_by_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "webhook.yaml"
+    cfg.write_text("endpoints:\n  - agency: qs-jo-1\n    url: ftp://x\n    secret: short\nbogus: 1\n")
+    r = runner.invoke(app, ["connectors", "run", "webhook", "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert "bogus" in r.output and "endpoints.0.url" in r.output
+
+
+def test_an_unknown_connector_is_named_with_the_installed_ones() -> None:
+    r = runner.invoke(app, ["connectors", "run", "nope"])
+    assert r.exit_code == 2 and "no connector named 'nope'" in r.output and "webhook" in r.output

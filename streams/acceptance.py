@@ -1,0 +1,37 @@
+"""What the hub applies: one rule for the workers, the auditor's replay and every sink.
+
+A record that decodes may still be refused: its type, key, subject and case id disagree, it sits
+on another workflow's topic, or an agency forged a decision only the hub takes. The workers
+dead-letter such a record; replay and the sinks must skip the very same ones, or their state would
+differ from the workers' (replay equals live).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fengqiao.schemas.catalogue import EventType
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
+
+from .topics import CASE_UPDATES, DEAD_LETTERS, PREFIX, topic_for
+
+
+def refusal(
+    topic: str, key: str, env: Envelope, ev: EventType, record: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(DeadLetterKind, reason) for a decoded record the hub does not apply, or None."""
+    if env.type != ev.name:
+        return "invalid", f"ce_type is {env.type!r} but the value is a {ev.name}"
+    if not (env.subject == key == record.get("case_id")):
+        return (
+            "invalid",
+            f"case id disagrees: key {key!r}, ce_subject {env.subject!r}, case_id {record.get('case_id')!r}",
+        )
+    if ev.workflow == "*":  # engine events travel on their case's workflow topic
+        if not topic.startswith(PREFIX) or topic in (CASE_UPDATES, DEAD_LETTERS):
+            return "invalid", f"{ev.name} belongs on its case's workflow topic, not {topic}"
+    elif topic_for(ev) != topic:
+        return "invalid", f"{ev.name} belongs on {topic_for(ev)}, not {topic}"
+    if ev.direction == "hub" and env.source != HUB_SOURCE:
+        return "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
+    return None
