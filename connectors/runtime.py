@@ -343,8 +343,8 @@ class SinkRunner:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.hub.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
         )
-        await consumer.start()
-        try:
+        try:  # a stop may come while the consumer is starting: it is closed all the same
+            await consumer.start()
             await self._assign(consumer)
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.batch)

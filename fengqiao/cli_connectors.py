@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import tempfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from fengqiao.console import err, fail, out
@@ -148,7 +150,11 @@ def test(
 
     By default on a temporary embedded hub of its own (about 10 s to start), removed afterwards.
     """
+    from fengqiao import logs
+
     cls = _load(name)
+    # The checks' lines, not the hub's nor the failures the checks cause on purpose.
+    logs.configure(os.environ.get("FENGQIAO_LOG_LEVEL", "ERROR"))
     ok = asyncio.run(_test(cls, name, running, data_dir))
     raise typer.Exit(0 if ok else 1)
 
@@ -159,7 +165,7 @@ async def _test(cls: Any, name: str, running: bool, data_dir: Path | None) -> bo
 
     def report(c: Check) -> None:
         mark = "[green]✓ 通过[/]" if c.ok else "[red]✗ 未通过[/]"
-        out.print(f"  {mark} {c.name:<22} {c.detail}")
+        out.print(f"  {mark} {c.name:<22} {escape(c.detail)}")
 
     with tempfile.TemporaryDirectory(prefix="fengqiao-kit-") as tmp:
         work = Path(tmp)
