@@ -25,7 +25,7 @@ check-schemas: $(VENV)/.installed
 	$(BIN)/fengqiao schemas check
 
 test: lint check-schemas
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 docs: $(VENV)/.installed
 	$(BIN)/fengqiao schemas docs
