@@ -86,6 +86,31 @@ def _parse_instant(value: Any) -> datetime:
     return (t if t.tzinfo else t.replace(tzinfo=SHANGHAI)).astimezone(UTC)
 
 
+def named_types(schema: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every named type (record, enum, fixed) a schema defines, by name and full name.
+
+    `from_json` needs them all up front: a type defined inside an optional field or an array that
+    the value leaves empty may be referenced by name further on.
+    """
+    found = {} if found is None else found
+    if isinstance(schema, list):
+        for branch in schema:
+            named_types(branch, found)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            found[schema["name"]] = schema
+            if schema.get("namespace"):
+                found[f"{schema['namespace']}.{schema['name']}"] = schema
+        for f in schema.get("fields", ()):
+            named_types(f["type"], found)
+        for key in ("items", "values"):
+            if key in schema:
+                named_types(schema[key], found)
+        if isinstance(schema.get("type"), (dict, list)):
+            named_types(schema["type"], found)
+    return found
+
+
 def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], named: dict[str, Any]) -> Any:
     """Convert a JSON value to what fastavro writes, collecting every error instead of stopping."""
     if isinstance(schema, str) and schema in named:
@@ -272,7 +297,7 @@ class Codec:
         """A JSON object made into a record of ``event_type``; raises ValidationFailed naming each field."""
         ev = self.catalogue[event_type]
         errors: list[FieldError] = []
-        record = from_json(ev.expanded, data, "", errors, {})
+        record = from_json(ev.expanded, data, "", errors, named_types(ev.expanded))
         if errors:
             raise ValidationFailed(ev.name, errors)
         return record

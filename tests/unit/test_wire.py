@@ -88,3 +88,21 @@ def test_local_time_without_offset_is_beijing_time(codec: Codec) -> None:
     data["released_at"] = "2026-12-01T08:00:00"
     record = codec.from_json("PersonReleased", data)
     assert record["released_at"] == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+
+def test_a_type_defined_in_an_empty_optional_field_is_known_further_on() -> None:
+    """Agency input may leave the field that defines a named type null and use the type later."""
+    from fengqiao.schemas.codec import from_json, named_types
+
+    ref = {"type": "record", "name": "Ref", "namespace": "x", "fields": [{"name": "id", "type": "string"}]}
+    schema = {
+        "type": "record",
+        "name": "E",
+        "fields": [{"name": "a", "type": ["null", ref], "default": None}, {"name": "b", "type": "x.Ref"}],
+    }
+    errors: list = []
+    assert from_json(schema, {"a": None, "b": {"id": "1"}}, "", errors, named_types(schema)) == {
+        "a": None,
+        "b": {"id": "1"},
+    }
+    assert errors == []
