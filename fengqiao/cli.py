@@ -433,6 +433,30 @@ def kpi_release(
         render_release(kpis, out)
 
 
+@kpi_app.command("mediation")
+def kpi_mediation(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD, cases opened on or after")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, cases opened on or before")] = None,
+    agency: Annotated[str | None, typer.Option(help="only cases that name this agency")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Mediation KPIs 矛盾纠纷调解指标, overall, by door and by lead agency, with the counts behind each."""
+
+    from fengqiao.streams.kpi_mediation import mediation_kpis, render_mediation
+
+    start, end = date_range(date_from, date_to)
+    cases = _all_cases(settings(broker, registry), "mediation")
+    kpis = mediation_kpis(cases, start=start, end=end, agency=agency)
+    if as_json:
+        print(json.dumps(kpis, ensure_ascii=False, indent=2, default=str))
+    else:
+        render_mediation(kpis, out)
+
+
 def _all_cases(s: Settings, workflow: str) -> list[dict[str, Any]]:
     """Every case of a workflow, from every worker (each holds the cases of its partitions)."""
     import httpx

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,17 +75,39 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
             missed = await _await_alert(
                 hub, [c for c in expected if c.startswith("XS-")], "PickupMissed", console
             )
+            mediation = await _await_cases(
+                hub,
+                [c for c in expected if c.startswith("TJ-")],
+                _mediation_shown,
+                "一庭两所 joint session",
+                console,
+            )
             with console.status("等待推送 waiting for the webhook deliveries…"):
                 delivered = await systems.settled("PickupMissed")
+            police_told = any(
+                r.type == "EscalationRiskAlerted" and r.agency == "qs-ps-1" for r in systems.receiver.log
+            )
         cases = await _fetch_cases(hub.endpoints.workers[0], sorted(expected))
         _summary(console, cases, expected)
         _alerts(console, cases)
+        _mediation(console, [c for c in cases if c.get("workflow") == "mediation"])
         systems.table(console)
-        ok = applied == sum(expected.values()) and missed and delivered
+        ok = applied == sum(expected.values()) and missed and delivered and mediation and police_told
         total = sum(expected.values())
+        joint_text = (
+            "a joint-session member overdue and escalated, a dispute escalated one level 联调督办、逐级上调"
+            if mediation
+            else "NO joint-session escalation"
+        )
+        police_text = (
+            "the police station alerted of a 民转刑 risk 已预警派出所"
+            if police_told
+            else "NO risk alert delivered to the police station"
+        )
         console.print(
             f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
             f"{'a missed pick-up was raised 未接回已告警' if missed else 'NO missed pick-up was raised'}; "
+            f"{joint_text}; {police_text}; "
             f"{len(systems.receiver.log)} webhook deliveries 推送"
             f"{'' if delivered else ' (NO missed pick-up delivered)'}; "
             f"garbage record sent to {topics.DEAD_LETTERS} 死信"
@@ -114,15 +137,83 @@ async def _await_alert(
     hub: Hub, case_ids: list[str], alert: str, console: Console, timeout: float = 60.0
 ) -> bool:
     """Poll the worker until one of the cases carries ``alert`` (the timer's decision, read back)."""
+
+    def carries(cases: list[dict[str, Any]]) -> bool:
+        return any(a.get("type") == alert for c in cases for a in c.get("alerts", []))
+
+    return await _await_cases(hub, case_ids, carries, alert, console, timeout)
+
+
+async def _await_cases(
+    hub: Hub,
+    case_ids: list[str],
+    until: Callable[[list[dict[str, Any]]], bool],
+    what: str,
+    console: Console,
+    timeout: float = 60.0,
+) -> bool:
+    """Poll the worker until the cases, as it holds them, satisfy ``until``."""
     deadline = time.monotonic() + timeout
-    with console.status(f"时钟推进，等待期限判定 clock moved on, waiting for {alert}…"):
+    with console.status(f"时钟推进，等待期限判定 clock moved on, waiting for {what}…"):
         while time.monotonic() < deadline:
             hub.check_workers()
-            for case in await _fetch_cases(hub.endpoints.workers[0], case_ids):
-                if any(a.get("type") == alert for a in case.get("alerts", [])):
-                    return True
+            if until(await _fetch_cases(hub.endpoints.workers[0], case_ids)):
+                return True
             await asyncio.sleep(0.2)  # polling a web endpoint: there is no event to wait on here
     return False
+
+
+def _mediation_shown(cases: list[dict[str, Any]]) -> bool:
+    """The demo's mediation cases show a joint session member escalated, a dispute escalated one level
+    and a risk alert to the police station."""
+    joint = any(
+        h["step"] == "joint_accept" and h["state"] == "escalated"
+        for c in cases
+        for h in c["handoffs"].values()
+    )
+    escalated = any(e["type"] == "DisputeEscalated" for c in cases for e in c.get("events", []))
+    alerted = any(a.get("type") == "EscalationRiskAlerted" for c in cases for a in c.get("alerts", []))
+    return joint and escalated and alerted
+
+
+LEVEL_ZH = {"village": "村级", "township": "乡镇", "joint": "一庭两所", "county": "县级"}
+
+
+def _mediation(console: Console, cases: list[dict[str, Any]]) -> None:
+    """The mediation cases: door, level, the joint session's members, escalations, outcome; then the KPIs."""
+    from fengqiao.streams.kpi_mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
+
+    t = Table(title="矛盾纠纷调解 Mediation (一庭两所, 诉调·警调·访调对接)")
+    for col in (
+        "案件 case",
+        "来源 door",
+        "层级 level",
+        "联调成员 joint session",
+        "上调 escalated",
+        "结果 outcome",
+    ):
+        t.add_column(col)
+    for c in cases:
+        facts = c.get("facts", {})
+        door = (facts.get("DisputeReferred") or {}).get("door") or "own_intake"
+        levels = [e for e in c["events"] if e["type"] == "MediationAssigned"]
+        level = (facts.get("MediationAssigned") or {}).get("level", "—")
+        joint = ", ".join(
+            f"{h['obliged'].get('name') or h['obliged']['agency_id']}:{STATE_ZH.get(h['state'], h['state'])}"
+            for h in c["handoffs"].values()
+            if h["step"] == "joint_accept"
+        )
+        up = facts.get("DisputeEscalated")
+        t.add_row(
+            c["case_id"],
+            f"{DOOR_ZH.get(door, door)} {door}",
+            f"{LEVEL_ZH.get(level, level)} {level}" + (f" (×{len(levels)})" if len(levels) > 1 else ""),
+            joint or "—",
+            f"{up['from_level']} → {up['to_level']}" if up else "—",
+            outcome(c) + (" · 退回法院 returned to court" if "ReturnedToCourt" in facts else ""),
+        )
+    console.print(t)
+    render_mediation(mediation_kpis(cases), console)
 
 
 def _alerts(console: Console, cases: list[dict[str, Any]]) -> None:

@@ -21,6 +21,19 @@ Order: an event for a case whose opening event has not arrived is *held* on the 
 when the opening event comes (the case shows it as held meanwhile). Any other order is legal and
 handled by the rules themselves: e.g. `PersonReleased` before `ReleaseNoticeAcknowledged` opens the
 release-day handoffs while the acknowledgement handoff stays open, and goes overdue if it must.
+
+Besides steps, a workflow may declare, all as data the engine runs the same way for every workflow:
+
+* *reactions*: its own decisions (a hub event) on an event or on a rule's breach — e.g. mediation's
+  assignment to a level by the policy's risk rules; a decision may in turn open steps, raise alerts,
+  cause further reactions or close the case (decisions chain, each id derived from its cause);
+* *alerts*: raised at once, no deadline, to the agencies a rule's ``inform`` names (or the agency the
+  raising event names), whatever the case's stage — e.g. 民转刑 risk to the police station;
+* per step: several rules, the first whose ``applies_if`` holds; a receipt clock (``receipt_rule``)
+  and a clock that starts at the receipt (a rule starting at ``HandoffAcknowledged``); the obliged
+  agency named by the opening event; several obliged agencies each fulfilling with its own event
+  (``fulfilment: each_obliged``); deadlines moved by an agency's event where the rule allows an
+  extension (the workflow's ``extension_announce`` records the move and its reason).
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ import bisect
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue
@@ -37,7 +50,8 @@ from fengqiao.schemas.codec import from_json as _from_json_schema
 from fengqiao.schemas.codec import to_json
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, format_time, parse_time
 
-from .calendar import CalendarNotCovered, WorkingCalendar
+from .calendar import CalendarNotCovered, WorkingCalendar, end_of_day, local_date
+from .calendar import due as clock_due
 from .directory import Agency, Directory, to_ref
 from .policy import Policy, PolicySet, Rule, Selector
 
@@ -56,6 +70,7 @@ HANDOFF_EVENTS = (
     "HandoffCancelled",
 )
 OPEN_STATES = ("assigned", "acknowledged", "overdue", "escalated")
+RECEIPT = "HandoffAcknowledged"  # a rule starting here runs from the handoff's own receipt (回执)
 
 
 @dataclass(frozen=True)
@@ -63,7 +78,8 @@ class Step:
     """One handoff of a workflow. Its clock, obliged agency and escalation come from ``rule``."""
 
     name: str
-    rule: str | None  # policy rule id; None: a request without a legal clock
+    # Policy rule id; several: the first whose applies_if holds; None: a request without a legal clock.
+    rule: str | tuple[str, ...] | None
     task_zh: str  # what the obliged agency must do, as staff read it
     opened_by: tuple[str, ...] = ()  # default: the event the rule's clock starts on
     acknowledged_by: tuple[str, ...] = ()  # receipt (回执)
@@ -71,6 +87,39 @@ class Step:
     obliged: tuple[str, ...] = ()  # agency selectors for a step without a rule
     announce: str | None = None  # the workflow's own hub event announcing the handoff
     informed: tuple[str, ...] = ()  # agencies told of the assignment (selectors)
+    receipt_rule: str | None = None  # times the receipt while it is owed, where its applies_if holds
+    obliged_from: str | None = None  # a field of the opening event naming the obliged agency (AgencyRef)
+    receipt_from_obliged: bool = False  # only the obliged agency's own event is its receipt
+    supersede: bool = False  # opened again: the open handoff is cancelled, a new one opened
+    cancelled_by: tuple[str, ...] = ()  # events that make an open handoff of the step moot
+    extended_by: tuple[str, ...] = ()  # agency events extending its deadline, where the rule allows
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return () if self.rule is None else (self.rule,) if isinstance(self.rule, str) else self.rule
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Raised at once, without a deadline, when one of ``raised_by`` (an agency's event or the hub's
+    own) reaches the case: ``announce`` goes to the agencies ``rule``'s inform list names — or to the
+    agency the raising event names in ``to_field`` — carrying the raising event's fields by name."""
+
+    rule: str
+    raised_by: tuple[str, ...]
+    announce: str
+    to_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A decision of the workflow's own (``emits``, a hub event), taken when one of ``on`` reaches the
+    case, or when a rule whose ``on_breach`` is ``emits`` passes its deadline. ``build`` reads the
+    case and the policy through a `View` and returns the record, or None when nothing is to be decided."""
+
+    emits: str
+    on: tuple[str, ...]
+    build: Callable[[View], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -87,9 +136,23 @@ class Workflow:
     reassign_announce: str | None = None  # e.g. ReleaseHandoffReassigned
     # Fields of the workflow's own hub events that the case's facts do not hold by name.
     extra: Callable[[Case, dict[str, Any], str, Policy], dict[str, Any]] = lambda case, h, etype, policy: {}
+    reactions: tuple[Reaction, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    extension_announce: str | None = None  # the hub event recording a deadline moved by an extension
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
+
+    def triggers(self) -> frozenset[str]:
+        """Event types that cause decisions when the hub itself decides them (decisions chain)."""
+        found = set(self.closed_by)
+        for s in self.steps:
+            found |= {*s.opened_by, *s.cancelled_by}
+        for r in self.reactions:
+            found |= set(r.on)
+        for a in self.alerts:
+            found |= set(a.raised_by)
+        return frozenset(found)
 
 
 @dataclass
@@ -152,12 +215,16 @@ def fold(case: Case | None, env: Envelope, record: dict[str, Any], workflow: str
     bisect.insort(case["events"], entry, key=lambda e: (e["time"], e["id"]))
     case["version"] += 1
     case["updated_at"] = max(case["updated_at"] or "", entry["time"])
+    wf = _REGISTRY.get(workflow)
     if env.type in HANDOFF_EVENTS:
         _fold_handoff(case, env.type, rec)
+    elif wf is not None and env.type == wf.extension_announce:
+        _fold_extension(case, rec)
     elif env.source == HUB_SOURCE:
         _fold_hub_event(case, env.type, rec)
+        if wf is not None and env.type in wf.closed_by and not case["closed_at"]:
+            case["closed_at"] = format_time(env.time)  # the workflow's own decision ends the case
     else:
-        wf = _REGISTRY.get(workflow)
         case["facts"][env.type] = rec
         if case["opened_at"] is None and wf is not None and env.type not in wf.opened_by:
             case["held"].append({"id": env.id, "type": env.type})  # decided once the case opens
@@ -217,7 +284,16 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         return
     if etype == "HandoffAcknowledged":
         h["acknowledged_at"] = r["acknowledged_at"]
-        if h["state"] == "assigned":
+        if r.get("deadline") and _due(r) != _due(h):
+            # The receipt started the next clock (a receipt rule gave way to the step's own rule): the
+            # receipt's lateness stays on record, the handoff owes its disposition by the new deadline.
+            if h["overdue_at"]:
+                h["receipt_overdue_at"] = h["overdue_at"]
+            h.update(deadline=r["deadline"], rule_id=r["deadline"].get("rule_id"), overdue_at=None)
+            h.pop("missing", None)
+            if h["state"] in OPEN_STATES:
+                h["state"] = "acknowledged"
+        elif h["state"] == "assigned":
             h["state"] = "acknowledged"
     elif etype == "HandoffFulfilled":
         h.update(
@@ -240,10 +316,28 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
             overdue_at=None,
             acknowledged_at=None,
         )
-        h.setdefault("reassigned_from", []).append(r["from_agency"])
+        if (r.get("deadline") or {}).get("rule_id"):
+            h["rule_id"] = r["deadline"]["rule_id"]
+        h["reassigned_from"] = [*h.get("reassigned_from", []), r["from_agency"]]
         h.pop("missing", None)  # the new office owes everything again
     elif etype == "HandoffCancelled":
         h.update(state="cancelled", cancelled_reason=r["reason"])
+
+
+def _fold_extension(case: Case, r: dict[str, Any]) -> None:
+    """A deadline moved by an extension (延长): the new deadline, with the old one and the reason kept."""
+    h = case["handoffs"].get(r["handoff_id"])
+    if h is None:
+        _alert(case, {"type": "extension", "handoff_id": r["handoff_id"], "problem": "unknown handoff"})
+        return
+    moved = {
+        "from": (r.get("previous_deadline") or {}).get("due"),
+        "to": _due(r),
+        "reason": r["reason"],
+        "by_event_id": r.get("by_event_id"),
+        "extended_at": r.get("extended_at"),
+    }
+    h.update(deadline=r["deadline"], extensions=[*h.get("extensions", []), moved])
 
 
 def _due(d: dict[str, Any]) -> str | None:
@@ -279,7 +373,10 @@ def _copy(case: Case) -> Case:
     out["events"] = list(case["events"])
     out["facts"] = dict(case["facts"])
     out["held"] = list(case["held"])
-    out["handoffs"] = {k: {**v, "escalated_to": list(v["escalated_to"])} for k, v in case["handoffs"].items()}
+    out["handoffs"] = {
+        k: {n: list(x) if isinstance(x, list) else x for n, x in v.items()}
+        for k, v in case["handoffs"].items()
+    }
     out["breaches"] = list(case["breaches"])
     out["alerts"] = list(case["alerts"])
     if "flags" in case:
@@ -293,6 +390,53 @@ class Outcome:
     case: Case
     duplicate: bool = False
     decisions: list[Decision] = field(default_factory=list)
+
+
+@dataclass
+class View:
+    """What a workflow's own decision (`Reaction`) may look at: the case as it stands, the event that
+    caused the decision (or, on a breach, the handoff whose deadline passed), the policy in force,
+    the instant, and the directory through a few lookups. Read-only: decisions are returned, not made."""
+
+    case: Case
+    event: Envelope | None
+    record: dict[str, Any]
+    policy: Policy
+    now: datetime
+    handoff: dict[str, Any] | None
+    _decider: _Decider = field(repr=False)
+
+    def fact(self, path: str) -> Any:
+        return fact(self.case, path)
+
+    def route(self, selector: str) -> dict[str, Any] | None:
+        """The AgencyRef a selector (``police_station``, ``judicial_bureau:legal_aid_centre``) routes to
+        for the case's division."""
+        found = self._decider.resolve([selector])
+        return to_ref(found[0]) if found else None
+
+    def agency(self, agency_id: str | None) -> dict[str, Any] | None:
+        found = _get(self._decider.ctx.directory, agency_id)
+        return to_ref(found) if found else None
+
+    def superior(self, agency_id: str) -> dict[str, Any] | None:
+        """The agency's parent in the directory (上级), else the county bureau of the case's division."""
+        found = self._decider.resolve(["superior"], {"agency_id": agency_id})
+        return to_ref(found[0]) if found else None
+
+    def next_handoff_id(self, step: str) -> str:
+        return self._decider.next_handoff_id(step)
+
+    def deadline(self, rule_id: str, start: date | datetime) -> dict[str, Any] | None:
+        """A rule's deadline from ``start`` (JSON form), None when the calendar does not cover it."""
+        try:
+            return to_json(self.policy.deadline(rule_id, start, self._decider.ctx.calendar))
+        except CalendarNotCovered:
+            return None
+
+    def routing_failed(self, step: str, task: str, wanted: str) -> None:
+        """No agency of type ``wanted`` covers the case's division: the county bureau is told."""
+        self._decider.routing_failed(step, task, [Selector.model_validate(wanted)])
 
 
 class _Decider:
@@ -311,11 +455,20 @@ class _Decider:
         self.known = known
         self.cause_id = cause.id if isinstance(cause, Envelope) else cause
         self.decisions: list[Decision] = []
+        self.chained: list[Decision] = []  # decisions that cause further decisions, decided in `drain`
         version = case["policy_version"]
         # A case keeps the version it was opened under, unless a newer one says it applies to open cases.
         self.policy: Policy = (
             ctx.policies.for_open_case(version, now) if version else ctx.policies.for_new_case(now)
         )
+        known_rules = set(self.policy.rule_ids())
+        self.triggers = wf.triggers() | {  # and the steps opened where their rule's clock starts
+            self.policy.rule(rid).start.split(".")[0]
+            for s in wf.steps
+            if not s.opened_by
+            for rid in s.rules
+            if rid in known_rules
+        }
 
     # Every decision goes through here: a stable id, the envelope, a complete record, folded at once.
     def emit(self, etype: str, record: dict[str, Any], key: str) -> None:
@@ -335,14 +488,88 @@ class _Decider:
         )
         prior = self.known(eid) if self.known else None
         if prior is not None:  # decided before (its record is on the log): read it back, never re-decide
-            self.case, _ = fold(self.case, prior[0], prior[1], self.wf.name)
-            return
-        self.case, applied = fold(self.case, env, record, self.wf.name)
-        if applied:
-            self.decisions.append((env, record))
+            self.case, applied = fold(self.case, prior[0], prior[1], self.wf.name)
+            env, record = prior
+        else:
+            self.case, applied = fold(self.case, env, record, self.wf.name)
+            if applied:
+                self.decisions.append((env, record))
+        if applied and etype in self.triggers:
+            self.chained.append((env, record))
 
-    def rule(self, step: Step) -> Rule | None:
-        return self.policy.rule(step.rule) if step.rule else None
+    # -- one event's consequences ------------------------------------------------------------------------
+    def react(self, env: Envelope, record: dict[str, Any]) -> None:
+        """Everything an event (an agency's, or the hub's own decision) causes, in a fixed order."""
+        if env.type in self.wf.rerouted_by:
+            self.reroute(env, record)
+        self.progress(env)
+        self.extend(env, record)
+        self.moot(env)
+        self.raise_alerts(env, record)
+        self.run_reactions(env, record)
+        self.open_steps(env, record)
+        if env.type in self.wf.closed_by:
+            self.close(env)
+
+    def drain(self) -> None:
+        """Decide what the decisions made so far cause in turn, each caused by the decision itself."""
+        cause, n = self.cause_id, 0
+        while self.chained:
+            n += 1
+            if n > 1000:
+                raise RuntimeError(
+                    f"{self.wf.name}: decisions keep causing decisions on {self.case['case_id']}"
+                )
+            env, record = self.chained.pop(0)
+            self.cause_id = env.id
+            self.react(env, record)
+        self.cause_id = cause
+
+    # -- rules -------------------------------------------------------------------------------------------
+    def step_rule(self, step: Step, *, opening: bool = False) -> Rule | None:
+        """The rule a step's handoff runs under: the first of its rules whose applies_if holds. Once open,
+        a step with one rule keeps it, whatever the facts say since."""
+        ids = step.rules
+        if not ids:
+            return None
+        if len(ids) == 1 and not opening:
+            return self.policy.rule(ids[0])
+        for rid in ids:
+            if self.applies(rule := self.policy.rule(rid)):
+                return rule
+        return None if opening else self.policy.rule(ids[0])
+
+    def handoff_rule(self, h: dict[str, Any]) -> Rule | None:
+        """The rule the handoff owes its disposition under."""
+        step = self.wf.step(h["step"])
+        if len(step.rules) > 1 and h.get("rule_id") in step.rules:
+            return self.policy.rule(h["rule_id"])
+        return self.step_rule(step)
+
+    def clock_rule(self, h: dict[str, Any]) -> Rule | None:
+        """The rule that set the handoff's running deadline (a receipt rule until the receipt)."""
+        rid = (h.get("deadline") or {}).get("rule_id")
+        if rid:
+            try:
+                return self.policy.rule(rid)
+            except KeyError:  # a newer version for open cases dropped it: hold to the step's own rule
+                pass
+        return self.handoff_rule(h)
+
+    def receipt_rule(self, step: Step) -> Rule | None:
+        if not step.receipt_rule:
+            return None
+        rule = self.policy.rule(step.receipt_rule)
+        return rule if self.applies(rule) else None
+
+    def applies(self, rule: Rule | None) -> bool:
+        """Every applies_if holds: a field equal to the value, or one of a list of values."""
+        if rule is None:
+            return True
+        return all(
+            fact(self.case, path) in want if isinstance(want, list) else fact(self.case, path) == want
+            for path, want in rule.applies_if.items()
+        )
 
     def base(self, h: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -356,6 +583,10 @@ class _Decider:
             "caused_by_event_id": self.cause_id,
         }
 
+    def next_handoff_id(self, step: str) -> str:
+        n = sum(1 for h in self.case["handoffs"].values() if h["step"] == step)
+        return f"{self.case['case_id']}/{step}/{n + 1}"
+
     # -- routing --------------------------------------------------------------------------------------
     def resolve(
         self, selectors: Iterable[Selector | str], obliged: dict[str, Any] | None = None
@@ -367,8 +598,8 @@ class _Decider:
             agency: Agency | None = None
             if sel.relation == "superior" and obliged:
                 agency = self.ctx.directory.superior(obliged["agency_id"])
-            elif sel.relation == "originator":
-                first = self.case["events"][0]["source"] if self.case["events"] else None
+            elif sel.relation == "originator":  # the first agency to publish to the case
+                first = next((e["source"] for e in self.case["events"] if e["source"] != HUB_SOURCE), None)
                 agency = _get(self.ctx.directory, first)
             elif sel.type and code:
                 agency = self.ctx.directory.route(sel.type, code, sel.role)
@@ -383,53 +614,44 @@ class _Decider:
     # -- opening -----------------------------------------------------------------------------------------
     def open_steps(self, env: Envelope, record: dict[str, Any]) -> None:
         for step in self.wf.steps:
-            rule = self.rule(step)
+            rule = self.step_rule(step, opening=True)
             opened_by = step.opened_by or ((rule.start.split(".")[0],) if rule else ())
-            if env.type not in opened_by or not self.applies(rule):
+            if env.type not in opened_by or (step.rules and rule is None):
                 continue
-            if any(h["step"] == step.name for h in open_handoffs(self.case)):
+            standing = [h for h in open_handoffs(self.case) if h["step"] == step.name]
+            if standing and not step.supersede:
                 continue  # a corrected or re-sent opening event: the open handoff stands
+            for h in standing:
+                self.emit(
+                    "HandoffCancelled",
+                    {**self.base(h), "reason": f"superseded by {env.type}", "cancelled_at": self.now},
+                    key=h["id"],
+                )
             selectors = rule.obliged if rule else [Selector.model_validate(s) for s in step.obliged]
-            agencies = self.resolve(selectors)
+            agencies = self.named(record, step.obliged_from) or self.resolve(selectors)
             if not agencies:
-                self.routing_failed(step, selectors)
+                self.routing_failed(step.name, step.task_zh, selectors)
                 continue
             for agency in agencies:
                 self.assign(step, rule, agency, env, record)
 
-    def applies(self, rule: Rule | None) -> bool:
-        if rule is None:
-            return True
-        return all(fact(self.case, path) == want for path, want in rule.applies_if.items())
+    def named(self, record: dict[str, Any], field: str | None) -> list[Agency]:
+        """The agency a field of the event names (an AgencyRef), if the directory knows it."""
+        ref = record.get(field) if field else None
+        agency = _get(self.ctx.directory, ref.get("agency_id")) if isinstance(ref, dict) else None
+        return [agency] if agency else []
 
     def assign(
         self, step: Step, rule: Rule | None, agency: Agency, env: Envelope, record: dict[str, Any]
     ) -> None:
-        n = sum(1 for h in self.case["handoffs"].values() if h["step"] == step.name)
-        hid = f"{self.case['case_id']}/{step.name}/{n + 1}"
+        hid = self.next_handoff_id(step.name)
         deadline = None
-        if rule is not None:
+        clock = self.receipt_rule(step) or rule  # a receipt owed first is timed by its own rule
+        if clock is not None:
             try:
-                deadline = self.deadline(rule, env, record)
+                deadline = self.deadline(clock, env, record)
             except CalendarNotCovered as e:
-                bureau = self.ctx.directory.county_bureau(self.wf.division(self.case) or "")
-                self.emit(
-                    "DeadlineNotComputable",
-                    {
-                        "handoff_id": hid,
-                        "workflow": self.wf.name,
-                        "step": step.name,
-                        "rule_id": rule.id,
-                        "reason": f"the working-day calendar does not cover {e.year} and no override is "
-                        f"configured; add the State Council's {e.year} arrangement to the override file",
-                        "year": e.year,
-                        "addressed_to": to_ref(bureau) if bureau else None,
-                        "policy_version": self.policy.version,
-                        "caused_by_event_id": self.cause_id,
-                        "detected_at": self.now,
-                    },
-                    key=f"{hid}/calendar",
-                )
+                self.calendar_not_covered(hid, step, clock, e)
         obliged = to_ref(agency)
         informed = [to_ref(a) for a in self.resolve(step.informed)]
         h = {"id": hid, "step": step.name, "obliged": obliged, "task": step.task_zh, "deadline": deadline}
@@ -458,6 +680,28 @@ class _Decider:
                 key=f"{hid}/announce",
             )
 
+    def calendar_not_covered(
+        self, hid: str, step: Step, rule: Rule, e: CalendarNotCovered, key: str = "calendar"
+    ) -> None:
+        bureau = self.ctx.directory.county_bureau(self.wf.division(self.case) or "")
+        self.emit(
+            "DeadlineNotComputable",
+            {
+                "handoff_id": hid,
+                "workflow": self.wf.name,
+                "step": step.name,
+                "rule_id": rule.id,
+                "reason": f"the working-day calendar does not cover {e.year} and no override is "
+                f"configured; add the State Council's {e.year} arrangement to the override file",
+                "year": e.year,
+                "addressed_to": to_ref(bureau) if bureau else None,
+                "policy_version": self.policy.version,
+                "caused_by_event_id": self.cause_id,
+                "detected_at": self.now,
+            },
+            key=f"{hid}/{key}",
+        )
+
     def _needs_deadline(self, etype: str) -> bool:
         field = next(
             (f for f in self.ctx.catalogue[etype].expanded["fields"] if f["name"] == "deadline"), None
@@ -467,7 +711,7 @@ class _Decider:
     def fulfilling(self, h: dict[str, Any]) -> tuple[str, ...]:
         """The events that fulfil a handoff: derived from step and rule, never stored, so replay agrees."""
         step = self.wf.step(h["step"])
-        rule = self.rule(step)
+        rule = self.handoff_rule(h)
         events = step.fulfilled_by or (tuple(rule.fulfilled_by) if rule else ())
         if not rule or len(rule.obliged) < 2:
             return events
@@ -475,10 +719,21 @@ class _Decider:
         kind = h["obliged"]["agency_type"]
         return tuple(e for e in events if kind in self.ctx.catalogue[e].publishers) or events
 
-    def deadline(self, rule: Rule, env: Envelope, record: dict[str, Any]) -> dict[str, Any] | None:
+    def fulfils(self, h: dict[str, Any], env: Envelope) -> bool:
+        if env.type not in self.fulfilling(h):
+            return False
+        rule = self.handoff_rule(h)
+        # each_obliged: every obliged agency answers for itself (e.g. each member of a joint session).
+        return rule is None or rule.fulfilment != "each_obliged" or env.source == h["obliged"]["agency_id"]
+
+    def deadline(
+        self, rule: Rule, env: Envelope, record: dict[str, Any], *, receipt_at: datetime | None = None
+    ) -> dict[str, Any] | None:
         start: Any = self.now  # a clock on the hub's own decision starts when the hub decides
         etype, _, fname = rule.start.partition(".")
-        if fname:
+        if etype == RECEIPT:  # runs from the handoff's own receipt: no deadline until it comes
+            start = receipt_at
+        elif fname:
             start = _instant_or_date(fact(self.case, rule.start) if etype != env.type else record.get(fname))
         elif etype == env.type and env.source != HUB_SOURCE:
             start = env.time
@@ -487,7 +742,7 @@ class _Decider:
             return None
         return to_json(self.policy.deadline(rule.id, start, self.ctx.calendar, before=before))
 
-    def routing_failed(self, step: Step, selectors: Iterable[Selector]) -> None:
+    def routing_failed(self, step: str, task: str, selectors: Iterable[Selector]) -> None:
         code = self.wf.division(self.case) or ""
         bureau = self.ctx.directory.county_bureau(code) if code else None
         wanted = next((s.type for s in selectors if s.type), "judicial_office")
@@ -496,34 +751,38 @@ class _Decider:
             {
                 "handoff_id": None,
                 "workflow": self.wf.name,
-                "step": step.name,
+                "step": step,
                 "wanted_agency_type": wanted,
                 "division": {"code": code or "000000", "name": None},
                 "addressed_to": to_ref(bureau) if bureau else None,
-                "task": step.task_zh,
+                "task": task,
                 "reason": f"no {wanted} in the directory covers division {code or '(none)'}",
                 "policy_version": self.policy.version,
                 "caused_by_event_id": self.cause_id,
                 "failed_at": self.now,
             },
-            key=f"route/{step.name}",
+            key=f"route/{step}",
         )
 
     # -- progress --------------------------------------------------------------------------------------
     def progress(self, env: Envelope) -> None:
         for h in open_handoffs(self.case):
-            if env.type in self.wf.step(h["step"]).acknowledged_by and not h["acknowledged_at"]:
+            step = self.wf.step(h["step"])
+            own = not step.receipt_from_obliged or env.source == h["obliged"]["agency_id"]
+            if env.type in step.acknowledged_by and not h["acknowledged_at"] and own:
                 self.emit(
                     "HandoffAcknowledged",
                     {
                         **self.base(h),
+                        "deadline": _deadline_in(self.after_receipt(h, env)),
                         "by_event_id": env.id,
                         "by_event_type": env.type,
                         "acknowledged_at": env.time,
                     },
                     key=h["id"],
                 )
-            if env.type in self.fulfilling(h):
+                h = self.case["handoffs"][h["id"]]
+            if self.fulfils(h, env):
                 due = parse_time(h["deadline"]["due"]) if h.get("deadline") else None
                 self.emit(
                     "HandoffFulfilled",
@@ -537,11 +796,111 @@ class _Decider:
                     key=h["id"],
                 )
 
+    def after_receipt(self, h: dict[str, Any], env: Envelope) -> dict[str, Any] | None:
+        """The deadline that runs once the receipt is in: the step's own clock when it starts at the
+        receipt, or takes over from a receipt rule; else the one already running."""
+        rule = self.handoff_rule(h)
+        receipt_rule = self.wf.step(h["step"]).receipt_rule
+        running = (h.get("deadline") or {}).get("rule_id")
+        if rule is None or not (rule.start.startswith(RECEIPT) or (receipt_rule and running == receipt_rule)):
+            return h.get("deadline")
+        try:
+            return self.deadline(rule, env, {}, receipt_at=env.time) or h.get("deadline")
+        except CalendarNotCovered as e:
+            self.calendar_not_covered(h["id"], self.wf.step(h["step"]), rule, e, key=f"receipt/{rule.id}")
+            return h.get("deadline")
+
+    def extend(self, env: Envelope, record: dict[str, Any]) -> None:
+        """An agency's event extends the open handoffs of the steps it may extend (the parties' consent
+        to more time), where their running rule allows an extension: the workflow's extension event
+        records the new deadline and the reason. A deadline that has passed is not moved: its breach stands.
+
+        The extending event says by how much in ``extension_days`` (units of the rule's clock) or until
+        which day in ``extended_until``; else the rule's own extension length applies."""
+        if not self.wf.extension_announce:
+            return
+        for h in open_handoffs(self.case):
+            step = self.wf.step(h["step"])
+            if env.type not in step.extended_by or not h.get("deadline") or h["overdue_at"]:
+                continue
+            if record.get("handoff_id") and record["handoff_id"] != h["id"]:
+                continue
+            rule = self.clock_rule(h)
+            if rule is None or rule.extension is None:
+                continue  # the rule allows no extension: the deadline stands
+            try:
+                moved = _extended(h["deadline"], rule, record, self.ctx.calendar)
+            except CalendarNotCovered as e:
+                self.calendar_not_covered(h["id"], step, rule, e, key=f"extension/{env.id}")
+                continue
+            if moved is None:
+                continue
+            deadline, days = moved
+            self.emit(
+                self.wf.extension_announce,
+                {
+                    **self.base(h),
+                    "deadline": _deadline_in(deadline),
+                    "previous_deadline": _deadline_in(h["deadline"]),
+                    "extension_days": days,
+                    "reason": record.get("reason") or rule.extension.condition_zh,
+                    "informed": [to_ref(a) for a in self.resolve(rule.inform)],
+                    "by_event_id": env.id,
+                    "extended_at": self.now,
+                },
+                key=h["id"],
+            )
+
+    def moot(self, env: Envelope) -> None:
+        for h in open_handoffs(self.case):
+            if env.type in self.wf.step(h["step"]).cancelled_by:
+                self.emit(
+                    "HandoffCancelled",
+                    {**self.base(h), "reason": f"no longer needed: {env.type}", "cancelled_at": self.now},
+                    key=h["id"],
+                )
+
+    def raise_alerts(self, env: Envelope, record: dict[str, Any]) -> None:
+        for alert in self.wf.alerts:
+            if env.type not in alert.raised_by:
+                continue
+            rule = self.policy.rule(alert.rule)
+            targets = self.named(record, alert.to_field) or self.resolve(rule.inform)
+            if not targets:
+                self.routing_failed(alert.rule, rule.title_zh, rule.inform)
+                continue
+            self.emit(
+                alert.announce,
+                {
+                    **{k: v for k, v in record.items() if k != "case_id"},  # the raising event's own fields
+                    "alerted": [to_ref(a) for a in targets],
+                    "rule_id": rule.id,
+                    "reason": f"{rule.title_zh} ({rule.source})",
+                    "policy_version": self.policy.version,
+                    "caused_by_event_id": env.id,
+                    "detected_at": self.now,
+                },
+                key=f"alert/{alert.rule}",
+            )
+
+    def run_reactions(self, env: Envelope, record: dict[str, Any]) -> None:
+        for reaction in self.wf.reactions:
+            if env.type in reaction.on and (built := reaction.build(self.view(env, record))) is not None:
+                self.emit(reaction.emits, {**self.provenance(), **built}, key=f"react/{reaction.emits}")
+
+    def provenance(self) -> dict[str, Any]:
+        return {"policy_version": self.policy.version, "caused_by_event_id": self.cause_id}
+
+    def view(
+        self, env: Envelope | None, record: dict[str, Any], handoff: dict[str, Any] | None = None
+    ) -> View:
+        return View(self.case, env, record, self.policy, self.now, handoff, self)
+
     def reroute(self, env: Envelope, record: dict[str, Any]) -> None:
         new_code = self.wf.rerouted_by[env.type](record)
         for h in open_handoffs(self.case):
             step = self.wf.step(h["step"])
-            rule = self.rule(step)
+            rule = self.handoff_rule(h)
             selectors = rule.obliged if rule else [Selector.model_validate(s) for s in step.obliged]
             wanted = {s.type for s in selectors if s.type}
             if h["obliged"]["agency_type"] not in wanted or not new_code:
@@ -549,7 +908,7 @@ class _Decider:
             target = self.ctx.directory.route(h["obliged"]["agency_type"], new_code)
             if target is None or target.id == h["obliged"]["agency_id"]:
                 if target is None:
-                    self.routing_failed(step, selectors)
+                    self.routing_failed(step.name, step.task_zh, selectors)
                 continue
             # A clock that starts with the hub's assignment starts again for the new office.
             fresh = rule is not None and rule.start.split(".")[0] in (step.announce, "HandoffAssigned")
@@ -598,10 +957,16 @@ class _Decider:
     # -- deadlines ----------------------------------------------------------------------------------------
     def overdue(self) -> None:
         for h in open_handoffs(self.case):
-            if h["overdue_at"] or not h.get("deadline") or parse_time(h["deadline"]["due"]) > self.now:
+            h = self.case["handoffs"][h["id"]]  # as the decisions so far left it
+            if (
+                h["state"] not in OPEN_STATES
+                or h["overdue_at"]
+                or not h.get("deadline")
+                or parse_time(h["deadline"]["due"]) > self.now
+            ):
                 continue
             step = self.wf.step(h["step"])
-            rule = self.rule(step)
+            rule = self.clock_rule(h)
             stamp = f"{h['id']}@{h['deadline']['due']}"  # a re-routed handoff's new deadline gets new ids
             missing = "receipt" if step.acknowledged_by and not h["acknowledged_at"] else "disposition"
             self.emit(
@@ -616,17 +981,19 @@ class _Decider:
                 and "." not in rule.on_breach
                 and rule.id not in self.case["breaches"]
             ):
-                self.emit(
-                    rule.on_breach,
-                    {
-                        **self.base(h),
-                        "responsible": h["obliged"],
-                        "alerted": alerted,
-                        **self.wf.extra(self.case, h, rule.on_breach, self.policy),
-                        "detected_at": self.now,
-                    },
-                    key=f"{stamp}/breach",
-                )
+                breach: dict[str, Any] | None = {
+                    **self.base(h),
+                    "responsible": h["obliged"],
+                    "alerted": alerted,
+                    **self.wf.extra(self.case, h, rule.on_breach, self.policy),
+                    "detected_at": self.now,
+                }
+                own = next((r for r in self.wf.reactions if r.emits == rule.on_breach), None)
+                if own is not None:  # the workflow builds its own breach decision (e.g. DisputeEscalated)
+                    built = own.build(self.view(None, {}, handoff=h))
+                    breach = None if built is None else {**self.base(h), **built}
+                if breach is not None:
+                    self.emit(rule.on_breach, breach, key=f"{stamp}/breach")
             for level, target in enumerate(targets, 1):
                 self.emit(
                     "HandoffEscalated",
@@ -671,12 +1038,8 @@ def handle(
     d = _Decider(folded, wf, ctx, now, env, known)
     for e, r in todo:
         d.cause_id = e.id
-        if e.type in wf.rerouted_by:
-            d.reroute(e, r)
-        d.progress(e)
-        d.open_steps(e, r)
-        if e.type in wf.closed_by:
-            d.close(e)
+        d.react(e, r)
+        d.drain()
     return Outcome(d.case, decisions=d.decisions)
 
 
@@ -687,6 +1050,7 @@ def tick(case: Case, ctx: Context, now: datetime) -> list[Decision]:
     wf = ctx.workflows[case["workflow"]]
     d = _Decider(case, wf, ctx, now, f"timer/{case['case_id']}")
     d.overdue()
+    d.drain()
     return d.decisions
 
 
@@ -726,6 +1090,29 @@ def _instant_or_date(v: Any) -> datetime | date | None:
     return parse_time(v) if isinstance(v, str) else None
 
 
+def _extended(
+    deadline: dict[str, Any], rule: Rule, record: dict[str, Any], calendar: WorkingCalendar
+) -> tuple[dict[str, Any], int | None] | None:
+    """(moved deadline, days) for an extension of ``extension_days`` (units of the rule's clock, counted
+    from the last day of the running period) or until ``extended_until``; None if it moves nothing."""
+    old = parse_time(deadline["due"]) if isinstance(deadline["due"], str) else deadline["due"]
+    last = local_date(old - timedelta(microseconds=1))  # the running period's last day
+    until = _instant_or_date(record.get("extended_until"))
+    days = record.get("extension_days") or (rule.extension.length if rule.extension else None)
+    if until is not None:
+        until = local_date(until)
+        new, days = end_of_day(until), (until - last).days if rule.clock == "calendar_days" else None
+    elif days and rule.clock == "hours":
+        new = old + timedelta(hours=days)
+    elif days and rule.clock in ("calendar_days", "working_days"):
+        new = clock_due(rule.clock, days, last, calendar)
+    else:
+        return None
+    if new <= old:
+        return None
+    return {**deadline, "due": new, "length": deadline["length"] + (days or 0)}, days
+
+
 def _deadline_in(d: dict[str, Any] | None) -> dict[str, Any] | None:
     if not d:
         return None
@@ -749,7 +1136,32 @@ def _complete(schema: dict[str, Any], record: dict[str, Any], case: Case) -> dic
                 out[name] = rec[name]
                 break
     errors: list[Any] = []
-    typed = _from_json_schema(schema, to_json(out), "", errors, {})
+    typed = _from_json_schema(schema, to_json(out), "", errors, _named_types(schema))
     if errors:
         raise ValueError(f"{schema['name']}: " + "; ".join(map(str, errors)))
     return typed
+
+
+def _named_types(schema: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every named type defined in an expanded schema, by short and full name.
+
+    The codec learns a named type where its definition is first converted; a definition inside a
+    union branch left null (or an empty array) would leave a later reference to it unknown.
+    """
+    found = {} if found is None else found
+    if isinstance(schema, list):
+        for s in schema:
+            _named_types(s, found)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            found[schema["name"]] = schema
+            if schema.get("namespace"):
+                found[f"{schema['namespace']}.{schema['name']}"] = schema
+        for f in schema.get("fields", ()):
+            _named_types(f["type"], found)
+        for key in ("items", "values"):
+            if key in schema:
+                _named_types(schema[key], found)
+        if isinstance(schema.get("type"), (dict, list)):
+            _named_types(schema["type"], found)
+    return found

@@ -14,9 +14,10 @@ from ..calendar import WorkingCalendar
 from ..directory import Directory, load_demo
 from ..engine import Context, Workflow, register
 from ..policy import PolicySet, default_policy_set
+from .mediation import MEDIATION
 from .release import RELEASE
 
-DECLARED: tuple[Workflow, ...] = (RELEASE,)
+DECLARED: tuple[Workflow, ...] = (RELEASE, MEDIATION)
 
 
 def _recorded_only(name: str, catalogue: Catalogue) -> Workflow:

@@ -1,0 +1,255 @@
+"""Mediation KPIs (workflows.md §2), computed from case state alone: no I/O, no clock.
+
+Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
+a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`):
+
+    {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["TJ-2"]}
+
+The cohort is the mediation cases opened (referred or registered) in the period, by Asia/Shanghai
+date. A dispute's *outcome*: ``agreed`` once an agreement is reached (at any level); ``failed`` when
+mediation ended without one (returned to the court, or failed with no level left to try);
+``pending`` while a mediation handoff is open.
+
+* success rate (调解成功率): agreed / (agreed + failed);
+* village share (村级化解率, "小事不出村"): agreements reached at village level / agreements;
+* median days to resolution: from the referral or registration to the agreement, agreed cases;
+* judicial confirmation rate (司法确认率): agreements the court confirmed / agreements; the
+  requests made after the 30-day window (rule mediation.confirmation_window) are listed as ``late``;
+* disputes turned criminal (民转刑, target 0): cases with DisputeTurnedCriminal / the cohort.
+
+``by_door`` splits them by the door the dispute came in by; ``by_agency`` by the lead agency of its
+first assignment (the judicial office of the place, where "small matters stay in the village" is
+measured), so an escalated dispute counts where it started.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fengqiao.schemas.envelope import parse_time
+
+from .engine import Case, fact, open_handoffs
+from .kpi import _opened_in, _percent, _rate
+from .policy import PolicySet, default_policy_set
+from .workflows.mediation import door
+
+KPI = dict[str, Any]
+DOORS = ("court_pre_filing", "court_post_filing", "police", "petition", "own_intake")
+DOOR_ZH = {
+    "court_pre_filing": "诉前委派",
+    "court_post_filing": "诉中委托",
+    "police": "警调对接",
+    "petition": "访调对接",
+    "own_intake": "自行受理",
+}
+# (key, Chinese label, English label, target): the order the tables show them in.
+MEDIATION_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
+    ("success", "调解成功率", "success rate", None),
+    ("village_share", "村级化解率", "resolved at village level", None),
+    ("median_days", "化解天数中位数", "median days to resolution", None),
+    ("confirmation", "司法确认率", "judicial confirmation rate", None),
+    ("turned_criminal", "民转刑案件", "disputes turned criminal", 0),
+)
+_TARGETS = {key: target for key, _, _, target in MEDIATION_KPIS}
+_SHORT = {  # column headers of the breakdown tables
+    "success": "成功率 success",
+    "village_share": "村级 village",
+    "median_days": "中位天数 days",
+    "confirmation": "司法确认 confirmed",
+    "turned_criminal": "民转刑 criminal",
+}
+
+
+def mediation_kpis(
+    cases: Iterable[Case],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    agency: str | None = None,
+    policies: PolicySet | None = None,
+) -> dict[str, Any]:
+    """The §2 KPIs over mediation cases opened in [start, end] (Asia/Shanghai dates, both inclusive),
+    overall, by door and by lead agency.
+
+    ``agency`` keeps the cases that name it anywhere (a referrer, an obliged or joint member, a
+    mediator) or that it published to. Returns ``{"period", "agency", "cases", "kpis", "by_door",
+    "by_agency"}``; ``kpis`` keyed and ordered as `MEDIATION_KPIS`.
+    """
+    policies = policies or default_policy_set()
+    cohort = [
+        c
+        for c in cases
+        if c.get("workflow") == "mediation"
+        and _opened_in(c, start, end)
+        and (agency is None or agency in _agencies(c))
+    ]
+    by_door = {d: [c for c in cohort if door(c) == d] for d in DOORS}
+    leads: dict[str, list[Case]] = {}
+    for c in cohort:
+        leads.setdefault(lead(c)[0], []).append(c)
+    return {
+        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
+        "agency": agency,
+        "cases": len(cohort),
+        "kpis": _kpis(cohort, policies),
+        "by_door": {d: {"cases": len(cs), "kpis": _kpis(cs, policies)} for d, cs in by_door.items() if cs},
+        "by_agency": {
+            a: {"name": lead(cs[0])[1], "cases": len(cs), "kpis": _kpis(cs, policies)}
+            for a, cs in sorted(leads.items())
+        },
+    }
+
+
+def lead(case: Case) -> tuple[str, str | None]:
+    """(id, name) of the lead agency of the case's first mediation assignment."""
+    first = case["handoffs"].get(f"{case['case_id']}/mediate/1") or {}
+    obliged = first.get("obliged") or {}
+    return obliged.get("agency_id") or "(unassigned)", obliged.get("name")
+
+
+def outcome(case: Case) -> str:
+    """agreed, failed or pending (see the module's docstring)."""
+    if "MediationAgreementReached" in case["facts"]:
+        return "agreed"
+    if any(h["step"] == "mediate" for h in open_handoffs(case)):
+        return "pending"
+    ended = "MediationFailed" in case["facts"] or "ReturnedToCourt" in case["facts"] or case["closed_at"]
+    return "failed" if ended else "pending"
+
+
+def days_to_agreement(case: Case) -> float:
+    reached = parse_time(fact(case, "MediationAgreementReached.reached_at"))
+    return (reached - parse_time(case["opened_at"])).total_seconds() / 86400
+
+
+def confirmation_late(case: Case, policies: PolicySet) -> bool:
+    """The application for judicial confirmation came after its 30-day window (PML art. 33)."""
+    applied, effective = (
+        fact(case, "JudicialConfirmationRequested.applied_at"),
+        fact(case, "MediationAgreementReached.effective_on"),
+    )
+    if not applied or not effective:
+        return False
+    policy = (
+        policies.get(case["policy_version"]) if case.get("policy_version") in policies else policies.latest
+    )
+    window = policy.rule("mediation.confirmation_window").due(date.fromisoformat(effective))
+    return parse_time(applied) > window
+
+
+def _kpis(cases: list[Case], policies: PolicySet) -> dict[str, KPI]:
+    agreed = [c for c in cases if outcome(c) == "agreed"]
+    concluded = [c for c in cases if outcome(c) != "pending"]
+    days = [days_to_agreement(c) for c in agreed]
+    criminal = [c for c in cases if "DisputeTurnedCriminal" in c["facts"]]
+    kpis: dict[str, KPI] = {
+        "success": _rate(concluded, lambda c: outcome(c) == "agreed"),
+        "village_share": _rate(agreed, lambda c: fact(c, "MediationAgreementReached.level") == "village"),
+        "median_days": {
+            "value": round(statistics.median(days), 2) if days else None,
+            "denominator": len(days),
+            "exceptions": [],
+        },
+        "confirmation": {
+            **_rate(agreed, lambda c: "JudicialConfirmationGranted" in c["facts"]),
+            "requested": sum("JudicialConfirmationRequested" in c["facts"] for c in agreed),
+            "late": [c["case_id"] for c in agreed if confirmation_late(c, policies)],
+        },
+        "turned_criminal": {
+            "numerator": len(criminal),
+            "denominator": len(cases),
+            "rate": len(criminal) / len(cases) if cases else None,
+            "exceptions": [c["case_id"] for c in criminal],
+        },
+    }
+    for key, k in kpis.items():
+        k["target"] = _TARGETS[key]
+    return kpis
+
+
+def _agencies(case: Case) -> set[str]:
+    found = {e["source"] for e in case["events"]}
+    found |= {
+        d["agency_id"]
+        for d in _walk([case["facts"], case["handoffs"]])
+        if isinstance(d.get("agency_id"), str)
+    }
+    return found
+
+
+def _walk(obj: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(obj, dict):
+        yield obj
+        for v in obj.values():
+            yield from _walk(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v)
+
+
+# -- showing --------------------------------------------------------------------------------------------
+def _cell(key: str, k: KPI) -> str:
+    if key == "median_days":
+        return "—" if k["value"] is None else f"{k['value']:.1f}"
+    if key == "turned_criminal":
+        return str(k["numerator"])
+    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
+
+
+def render_mediation(kpis: dict[str, Any], console: Console) -> None:
+    """Print `mediation_kpis`'s result: the KPIs, then by door and by lead agency."""
+    period = kpis.get("period") or {}
+    first, last = period.get("start"), period.get("end")
+    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
+    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
+    if kpis.get("agency"):
+        scope.append(f"机构 agency {kpis['agency']}")
+    t = Table(
+        "KPI",
+        "分子 numerator",
+        "分母 denominator",
+        "比率/数值 rate/value",
+        "目标 target",
+        title="矛盾纠纷调解指标 mediation KPIs",
+        caption=" · ".join(scope),
+    )
+    for key, zh, en, target in MEDIATION_KPIS:
+        k = kpis["kpis"][key]
+        if key == "median_days":
+            t.add_row(f"{zh} {en}", "—", str(k["denominator"]), _cell(key, k), "—")
+            continue
+        missed = target == 0 and k["numerator"] > 0
+        t.add_row(
+            f"{zh} {en}",
+            str(k["numerator"]),
+            str(k["denominator"]),
+            _percent(k["rate"]),
+            "—" if target is None else str(target),
+            style="red" if missed else None,
+        )
+    console.print(t)
+    _breakdown(
+        console,
+        "按来源渠道 by door",
+        [(f"{DOOR_ZH[d]} {d}", v) for d, v in kpis["by_door"].items()],
+    )
+    _breakdown(
+        console,
+        "按牵头机构 by lead agency",
+        [(f"{v['name'] or a} ({a})", v) for a, v in kpis["by_agency"].items()],
+    )
+
+
+def _breakdown(console: Console, title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    if not rows:
+        return
+    t = Table("", "案件 cases", *(_SHORT[key] for key, *_ in MEDIATION_KPIS), title=title)
+    for label, v in rows:
+        t.add_row(label, str(v["cases"]), *(_cell(key, v["kpis"][key]) for key, *_ in MEDIATION_KPIS))
+    console.print(t)
