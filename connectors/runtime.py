@@ -338,22 +338,25 @@ class SinkRunner:
         self.batch = batch
         self.dead_letters = DeadLetters(sink.context.name, hub)
         self.in_flight_max = 0  # the most records read but not yet written: bounded by `batch`
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=hub.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+        )
+
+    async def open(self) -> None:
+        """Connect and take up the positions: once this returns, nothing published later is missed."""
+        await self._consumer.start()
+        await self._assign(self._consumer)
+
+    async def close(self) -> None:
+        await self._consumer.stop()
+        await self.dead_letters.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.hub.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
-        )
-        try:  # a stop may come while the consumer is starting: it is closed all the same
-            await consumer.start()
-            await self._assign(consumer)
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.batch)
-                n = sum(len(b) for b in batches.values())
-                self.in_flight_max = max(self.in_flight_max, n)
-                await asyncio.gather(*(self._partition(tp, msgs) for tp, msgs in batches.items()))
-        finally:
-            await consumer.stop()
-            await self.dead_letters.close()
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=self.batch)
+            n = sum(len(b) for b in batches.values())
+            self.in_flight_max = max(self.in_flight_max, n)
+            await asyncio.gather(*(self._partition(tp, msgs) for tp, msgs in batches.items()))
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         await consumer._client.force_metadata_update()
@@ -364,12 +367,25 @@ class SinkRunner:
                 raise ConnectorFailed(f"the hub has no topic {t!r}")
             parts += [TopicPartition(t, p) for p in sorted(ps)]
         consumer.assign(parts)
+        latest = await self._ends(consumer, parts) if self.sink.config.start == "latest" else {}
         for tp in parts:
             pos = self.positions.get(f"offset:{tp.topic}:{tp.partition}")
-            if pos is None:
-                await consumer.seek_to_beginning(tp)
-            else:
+            if pos is not None:
                 consumer.seek(tp, int(pos))
+            elif tp in latest:
+                consumer.seek(tp, latest[tp])
+                self.positions.put(f"offset:{tp.topic}:{tp.partition}", str(latest[tp]))
+            else:
+                await consumer.seek_to_beginning(tp)
+
+    async def _ends(
+        self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """Where "from now on" starts: the broker's end offsets, or the ledger's where they are further
+        (the embedded broker may report end offsets too low after batched writes)."""
+        ends = await consumer.end_offsets(parts)
+        archived = await asyncio.to_thread(self.hub.ledger.positions) if self.hub.ledger else {}
+        return {tp: max(ends.get(tp, 0), archived.get((tp.topic, tp.partition), -1) + 1) for tp in parts}
 
     async def _partition(self, tp: TopicPartition, msgs: list[Any]) -> None:
         for msg in msgs:
@@ -460,7 +476,7 @@ async def run_connector(
     """Start the connector, feed it (sink) or let it run (source) until ``stop``, then stop it."""
     hub: HubLink = ctx.hub
     connector = cls(config, ctx)  # type: ignore[arg-type]
-    ctx.instance = connector
+    ctx.instance, ctx.runner = connector, None
     positions = Positions(ctx.state_dir)
     health = connector.health()
     outbox: Outbox | None = None
@@ -474,6 +490,7 @@ async def run_connector(
         elif isinstance(connector, Sink):
             runner = SinkRunner(connector, hub, positions)
             ctx.runner = runner
+            await runner.open()
             work = asyncio.ensure_future(runner.run(stop))
         else:
             raise ConnectorFailed(f"{cls.__name__} is neither a Source nor a Sink")
@@ -493,6 +510,8 @@ async def run_connector(
             health.status, health.detail = "failed", str(e)
         raise
     finally:
+        if ctx.runner is not None:
+            await ctx.runner.close()
         with contextlib.suppress(Exception):
             await connector.stop()
         if outbox is not None:

@@ -53,6 +53,11 @@ class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     errors: ErrorPolicy = Field(default_factory=ErrorPolicy)
+    start: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="where a sink begins when it has no position yet: earliest = the whole log (a new "
+        "read model), latest = what comes from now on (a new webhook endpoint); sources ignore it",
+    )
 
 
 C = TypeVar("C", bound=ConnectorConfig)
