@@ -457,6 +457,81 @@ def kpi_mediation(
         render_mediation(kpis, out)
 
 
+@kpi_app.command("legal-aid")
+def kpi_legal_aid(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD, cases opened on or after")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, cases opened on or before")] = None,
+    agency: Annotated[str | None, typer.Option(help="only cases that name this agency")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Legal aid KPIs 法律援助指标: days to assignment, decisions within 7 days, grant rate for eligible
+    applicants, overall and by route (notice or application), with the counts behind each."""
+
+    from fengqiao.streams.kpi_legal_aid import legal_aid_kpis, render_legal_aid
+
+    start, end = date_range(date_from, date_to)
+    cases = _all_cases(settings(broker, registry), "legal_aid")
+    kpis = legal_aid_kpis(cases, start=start, end=end, agency=agency)
+    if as_json:
+        print(json.dumps(kpis, ensure_ascii=False, indent=2, default=str))
+    else:
+        render_legal_aid(kpis, out)
+
+
+@kpi_app.command("corrections")
+def kpi_corrections(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD, cases opened on or after")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="YYYY-MM-DD, cases opened on or before")] = None,
+    agency: Annotated[str | None, typer.Option(help="only cases that name this agency")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Community corrections KPIs 社区矫正指标: on-time reporting, absconders, investigations on time."""
+
+    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
+
+    start, end = date_range(date_from, date_to)
+    cases = _all_cases(settings(broker, registry), "corrections")
+    kpis = corrections_kpis(cases, start=start, end=end, agency=agency)
+    if as_json:
+        print(json.dumps(kpis, ensure_ascii=False, indent=2, default=str))
+    else:
+        render_corrections(kpis, out)
+
+
+@kpi_app.command("services")
+def kpi_services(
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="YYYY-MM-DD, requests received on or after")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="YYYY-MM-DD, requests received on or before")
+    ] = None,
+    agency: Annotated[str | None, typer.Option(help="only requests that name this agency")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    broker: BrokerOpt = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """一所六站点 KPIs 法律服务办结指标: closure rate, median days to close, overdue share by body."""
+
+    from fengqiao.streams.kpi_services import render_services, services_kpis
+
+    start, end = date_range(date_from, date_to)
+    cases = _all_cases(settings(broker, registry), "services")
+    kpis = services_kpis(cases, start=start, end=end, agency=agency)
+    if as_json:
+        print(json.dumps(kpis, ensure_ascii=False, indent=2, default=str))
+    else:
+        render_services(kpis, out)
+
+
 def _all_cases(s: Settings, workflow: str) -> list[dict[str, Any]]:
     """Every case of a workflow, from every worker (each holds the cases of its partitions)."""
     import httpx

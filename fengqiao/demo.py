@@ -82,6 +82,12 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
                 "一庭两所 joint session",
                 console,
             )
+            fw = [c for c in expected if c.startswith("FW-")]
+            services = await _await_cases(hub, fw, _services_shown, "一所六站点 closed loop", console)
+            fy = [c for c in expected if c.startswith("FY-")]
+            legal_aid = await _await_cases(hub, fy, _legal_aid_shown, "法律援助 legal aid", console)
+            jz = [c for c in expected if c.startswith("JZ-")]
+            corrections = await _await_cases(hub, jz, _corrections_shown, "社区矫正 corrections", console)
             with console.status("等待推送 waiting for the webhook deliveries…"):
                 delivered = await systems.settled("PickupMissed")
             police_told = any(
@@ -91,8 +97,12 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         _summary(console, cases, expected)
         _alerts(console, cases)
         _mediation(console, [c for c in cases if c.get("workflow") == "mediation"])
+        _services(console, [c for c in cases if c.get("workflow") == "services"])
+        _legal_aid(console, [c for c in cases if c.get("workflow") == "legal_aid"])
+        _corrections(console, [c for c in cases if c.get("workflow") == "corrections"])
         systems.table(console)
         ok = applied == sum(expected.values()) and missed and delivered and mediation and police_told
+        ok = ok and services and legal_aid and corrections
         total = sum(expected.values())
         joint_text = (
             "a joint-session member overdue and escalated, a dispute escalated one level 联调督办、逐级上调"
@@ -104,10 +114,16 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
             if police_told
             else "NO risk alert delivered to the police station"
         )
+        services_text = (
+            "requests closed back to the first office, an overdue one escalated 办结回告、逾期督办"
+            if services
+            else "NO 一所六站点 closure and escalation"
+        )
         console.print(
             f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
             f"{'a missed pick-up was raised 未接回已告警' if missed else 'NO missed pick-up was raised'}; "
-            f"{joint_text}; {police_text}; "
+            f"{joint_text}; {police_text}; {services_text}; {_legal_aid_text(legal_aid)}; "
+            f"{_corrections_text(corrections)}; "
             f"{len(systems.receiver.log)} webhook deliveries 推送"
             f"{'' if delivered else ' (NO missed pick-up delivered)'}; "
             f"garbage record sent to {topics.DEAD_LETTERS} 死信"
@@ -161,6 +177,136 @@ async def _await_cases(
                 return True
             await asyncio.sleep(0.2)  # polling a web endpoint: there is no event to wait on here
     return False
+
+
+def _services_shown(cases: list[dict[str, Any]]) -> bool:
+    """The demo's 一所六站点 requests show one closed back to the first office and one escalated."""
+    closed = any("ServiceRequestClosed" in c.get("facts", {}) for c in cases)
+    escalated = any(h["state"] == "escalated" for c in cases for h in c.get("handoffs", {}).values())
+    return closed and escalated
+
+
+def _services(console: Console, cases: list[dict[str, Any]]) -> None:
+    """The 一所六站点 requests: service, body, the handoff's state, escalation, outcome; then the KPIs."""
+    from fengqiao.streams.kpi_services import SERVICE_ZH, render_services, services_kpis
+
+    t = Table(title="一所六站点 Six services through the judicial office (首问负责、办结回告)")
+    for col in ("案件 case", "服务 service", "办理机构 body", "状态 state", "督办 escalated", "结果 outcome"):
+        t.add_column(col)
+    for c in cases:
+        facts = c.get("facts", {})
+        service = (facts.get("ServiceRequestReceived") or {}).get("service", "—")
+        h = next(iter(c.get("handoffs", {}).values()), None)
+        closed = facts.get("ServiceRequestClosed")
+        t.add_row(
+            c["case_id"],
+            f"{SERVICE_ZH.get(service, service)} {service}",
+            (h["obliged"].get("name") or h["obliged"]["agency_id"]) if h else "—",
+            STATE_ZH.get(h["state"], h["state"]) if h else "—",
+            (", ".join(a.get("name") or a["agency_id"] for a in h["escalated_to"]) if h else "") or "—",
+            f"{closed['outcome']} · {closed['days_to_close']} 天 days" if closed else "办理中 open",
+        )
+    console.print(t)
+    render_services(services_kpis(cases), console)
+
+
+def _legal_aid_shown(cases: list[dict[str, Any]]) -> bool:
+    """The demo's legal aid cases show a notice's late assignment escalated to the bureau, an applicant
+    exempted by the assistance register and one whose hardship civil affairs checked."""
+    escalated = any(
+        h["step"] == "assign_notified" and h["state"] == "escalated"
+        for c in cases
+        for h in c["handoffs"].values()
+    )
+    facts = [c.get("facts", {}) for c in cases]
+    exempt = any((f.get("MeansTestExemptionDecided") or {}).get("exempt") for f in facts)
+    checked = any("HardshipCheckRequested" in f and "HardshipStatusReported" in f for f in facts)
+    return escalated and exempt and checked
+
+
+def _legal_aid_text(shown: bool) -> str:
+    if not shown:
+        return "NO legal aid escalation or register exemption"
+    return "a late lawyer assignment escalated, a register exemption, a hardship check 指派督办、免审、核查"
+
+
+def _legal_aid(console: Console, cases: list[dict[str, Any]]) -> None:
+    """The legal aid cases: route, the means test, the decision, the lawyer; then the KPIs."""
+    from fengqiao.streams.kpi_legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
+    from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
+
+    t = Table(title="法律援助 Legal aid (通知辩护、申请、救助名单免审)")
+    for col in ("案件 case", "来源 route", "经济困难审查 means test", "决定 decision", "指派 lawyer"):
+        t.add_column(col)
+    for c in cases:
+        facts = c.get("facts", {})
+        exemption = facts.get("MeansTestExemptionDecided")
+        means = "—" if exemption is None else "免审 exempt" if exemption["exempt"] else "核查 checked"
+        if "HardshipStatusReported" in facts:
+            status = facts["HardshipStatusReported"]["status"]
+            means += f": {ON_REGISTER.get(status, '无')} {status}"
+        decision = "给予 granted" if "LegalAidGranted" in facts else "—"
+        decision = "不予 denied" if decision == "—" and "LegalAidDenied" in facts else decision
+        assign = [h for h in c["handoffs"].values() if h["step"] in ("assign_notified", "assign_granted")]
+        lawyer = ", ".join(
+            STATE_ZH.get(h["state"], h["state"]) + (" (逾期 late)" if h.get("late") else "") for h in assign
+        )
+        kind = route(c)
+        t.add_row(c["case_id"], f"{ROUTES[kind]} {kind}", means, decision, lawyer or "—")
+    console.print(t)
+    render_legal_aid(legal_aid_kpis(cases), console)
+
+
+def _corrections_shown(cases: list[dict[str, Any]]) -> bool:
+    """The demo's corrections cases show an absconder with revocation grounds after a month, a change of
+    execution place handed to 白云县's agency, and a revocation ruled late."""
+    handoffs = [h for c in cases for h in c.get("handoffs", {}).values()]
+    grounds = any("RevocationGroundsArisen" in c.get("facts", {}) for c in cases)
+    moved = any(h["step"] == "transfer" and h["obliged"]["agency_id"].startswith("by-") for h in handoffs)
+    late = any(h["step"] == "revocation_ruling" and h.get("late") for h in handoffs)
+    return grounds and moved and late
+
+
+def _corrections_text(shown: bool) -> str:
+    if not shown:
+        return "NO absconder, change of place or late ruling in corrections"
+    return "an absconder with revocation grounds, a move to 白云县, a late ruling 脱管·变更执行地·逾期裁定"
+
+
+CORRECTIONS_DECISIONS = ("CorrectionAbsconded", "RevocationGroundsArisen", "CorrectionTerminationNotified")
+
+
+def _corrections(console: Console, cases: list[dict[str, Any]]) -> None:
+    """The corrections cases: kind, the agency in charge, reporting, what the hub decided; then the KPIs."""
+    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
+    from fengqiao.streams.workflows.corrections import responsible
+
+    t = Table(title="社区矫正 Community corrections (交付衔接、报到、脱管、撤销、变更执行地)")
+    for col in ("案件 case", "类别 kind", "社区矫正机构 agency", "报到 reported", "平台决定 hub decisions"):
+        t.add_column(col)
+    for c in cases:
+        facts = c.get("facts", {})
+        kind = (facts.get("CommunityCorrectionOrdered") or {}).get("kind") or "调查评估 investigation"
+        agency = responsible(c) or next((h["obliged"] for h in c["handoffs"].values()), None)
+        report = c["handoffs"].get(f"{c['case_id']}/report/1")
+        reported = "—" if report is None else STATE_ZH.get(report["state"], report["state"])
+        if report and report.get("late"):
+            reported += " (逾期 late)"
+        hub = [e["type"] for e in c["events"] if e["type"] in CORRECTIONS_DECISIONS]
+        hub += [
+            f"{h['step']}:{STATE_ZH.get(h['state'], h['state'])}" + (" (逾期 late)" if h.get("late") else "")
+            for h in c["handoffs"].values()
+            if h["step"] in ("investigation", "transfer", "revocation_ruling")
+        ]
+        t.add_row(
+            c["case_id"],
+            kind,
+            (agency.get("name") or agency["agency_id"]) if agency else "—",
+            reported,
+            ", ".join(hub) or "—",
+        )
+    console.print(t)
+    render_corrections(corrections_kpis(cases), console)
 
 
 def _mediation_shown(cases: list[dict[str, Any]]) -> bool:

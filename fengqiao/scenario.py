@@ -28,27 +28,39 @@ AGENCIES: dict[str, dict[str, str]] = {
     "procuratorate": {"agency_id": "qs-proc", "agency_type": "procuratorate", "name": "青山县人民检察院"},
     "petition_office": {"agency_id": "qs-xf", "agency_type": "petition_office", "name": "青山县信访局"},
     "service_body": {"agency_id": "qs-notary", "agency_type": "service_body", "name": "青山县公证处"},
+    "reconsideration_office": {
+        "agency_id": "qs-recon",
+        "agency_type": "service_body",
+        "name": "青山县人民政府行政复议办公室",
+    },
+    "enforcement_supervision": {
+        "agency_id": "qs-enforce",
+        "agency_type": "service_body",
+        "name": "青山县行政执法协调监督局",
+    },
+    "corrections_agency": {
+        "agency_id": "qs-jb-corrections",
+        "agency_type": "judicial_bureau",
+        "name": "青山县社区矫正管理局",
+    },
+    # Of the other county, for a change of execution place (变更执行地).
+    "baiyun_corrections_agency": {
+        "agency_id": "by-jb-corrections",
+        "agency_type": "judicial_bureau",
+        "name": "白云县社区矫正管理局",
+    },
+    # Legal aid (法律援助): the county's centre, and the public security's custody facility (看守所).
+    "legal_aid_centre": {
+        "agency_id": "qs-jb-legalaid",
+        "agency_type": "judicial_bureau",
+        "name": "青山县法律援助中心",
+    },
+    "police": {"agency_id": "qs-psb", "agency_type": "police", "name": "青山县公安局"},
 }
 NAMES = ["王建国", "李秀英", "张伟", "刘洋", "陈静", "杨帆", "赵磊", "黄敏", "周杰", "吴芳"]
 
 # (event type, publishing agency, days after the case starts) in the order the agencies send them.
-SCRIPT: dict[str, list[tuple[str, str, float]]] = {
-    "corrections": [
-        ("CommunityCorrectionOrdered", "court", 0),
-        ("CorrectionDocumentsReceived", "judicial_bureau", 2),
-        ("CorrectionReported", "judicial_bureau", 6),
-    ],
-    "legal_aid": [
-        ("LegalAidApplied", "judicial_office", 0),
-        ("LegalAidGranted", "judicial_bureau", 3),
-        ("LawyerAssigned", "judicial_bureau", 4),
-    ],
-    "services": [
-        ("ServiceRequestReceived", "judicial_office", 0),
-        ("ServiceRequestAccepted", "service_body", 2),
-        ("ServiceRequestCompleted", "service_body", 10),
-    ],
-}
+SCRIPT: dict[str, list[tuple[str, str, float]]] = {}
 PREFIX = {"release": "XS", "mediation": "TJ", "corrections": "JZ", "legal_aid": "FY", "services": "FW"}
 RELEASE_DAYS = 35  # the notice comes 35 days before the expected release
 # Release cases (必接必送): (what happens, key person?, steps). Times are days after the notice.
@@ -193,6 +205,258 @@ MEDIATION_VARIANTS: list[tuple[str, list[Step]]] = [
 ]
 
 
+# 一所六站点 requests, each taken in at 青山镇司法所 (qs-jo-1) for an applicant of 东溪村: (what happens,
+# steps) as for mediation. Whole days, so each request's days to close are exact. The hand-computed KPIs
+# of these requests are in tests/unit/test_kpi_services.py.
+SERVICES_VARIANTS: list[tuple[str, list[Step]]] = [
+    (
+        "notary: accepted, certificate issued, closed back to the office 公证协办·出证·办结回告",
+        [
+            ("ServiceRequestReceived", "judicial_office", 0, {"service": "notary"}),
+            ("ServiceRequestAccepted", "service_body", 1, {}),
+            ("ServiceRequestCompleted", "service_body", 9, {}),
+        ],
+    ),
+    (
+        "arbitration: never accepted, overdue, escalated to the superior 仲裁联系·逾期未受理·督办",
+        [("ServiceRequestReceived", "judicial_office", 0, {"service": "arbitration"})],
+    ),
+    (
+        "reconsideration: not accepted, the refusal closed back to the office 行政复议·不予受理·回告",
+        [
+            ("ServiceRequestReceived", "judicial_office", 0, {"service": "reconsideration"}),
+            ("ServiceRequestRejected", "reconsideration_office", 3, {"stage": "not_accepted"}),
+        ],
+    ),
+    (
+        "law-enforcement feedback: accepted, answered after its 30 days 行政执法意见·逾期答复",
+        [
+            ("ServiceRequestReceived", "judicial_office", 0, {"service": "enforcement_feedback"}),
+            ("ServiceRequestAccepted", "enforcement_supervision", 1, {}),
+            ("ServiceRequestCompleted", "enforcement_supervision", 40, {}),
+        ],
+    ),
+]
+SUBJECTS = {
+    "notary": "申请办理亲属关系公证",
+    "arbitration": "追索劳动报酬，申请劳动争议仲裁",
+    "reconsideration": "对行政处罚决定不服，申请行政复议",
+    "enforcement_feedback": "反映乡镇市场监管执法问题",
+}
+
+
+def _services_fields(etype: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields a 一所六站点 step sets (the agencies are the hints' publisher, by field name)."""
+    out = dict(fields)
+    if etype == "ServiceRequestReceived":
+        out["subject"] = SUBJECTS.get(fields["service"], "法律服务申请")
+    if etype == "ServiceRequestAccepted":
+        out.update(handoff_id=None, decision_due=None)
+    if etype == "ServiceRequestRejected":
+        out["reason"] = "不属于本机关受理范围 outside the office's remit"
+    return out
+
+
+# Community corrections (社区矫正) of people living in 东溪村 (qs-jb-corrections, qs-ps-1): (what happens,
+# steps) as for mediation; days after the case starts, an order's effective date the day it is sent.
+# The hand-computed KPIs of these cases are in tests/unit/test_kpi_corrections.py.
+BAIYUN_VILLAGE = {"code": "339902001001", "name": "白云县白云镇白云村"}
+CORRECTIONS_VARIANTS: list[tuple[str, list[Step]]] = [
+    (
+        "investigation on time, probation, reported on day 9 调查评估按时·缓刑·第9日报到",
+        [
+            ("InvestigationRequested", "court", 0, {}),
+            ("InvestigationReported", "corrections_agency", 6, {"suitable": True}),
+            ("CommunityCorrectionOrdered", "court", 14, {}),
+            ("CorrectionDocumentsReceived", "corrections_agency", 15, {}),
+            ("CorrectionReported", "corrections_agency", 23, {}),
+        ],
+    ),
+    (
+        "never reported: absconded on day 11, revocation grounds after a month 未报到·脱管·撤销事由",
+        [
+            ("CommunityCorrectionOrdered", "court", 0, {}),
+            ("CorrectionDocumentsReceived", "corrections_agency", 1, {}),
+        ],
+    ),
+    (
+        "parole, execution place changed to 白云县: handed to its agency 假释·变更执行地·移交白云县",
+        [
+            ("CommunityCorrectionOrdered", "court", 0, {"kind": "parole"}),
+            ("CorrectionDocumentsReceived", "corrections_agency", 2, {}),
+            ("CorrectionReported", "corrections_agency", 3, {}),
+            # 白云县's agency becomes a party of the case only once the hub has handed it over, so the
+            # demo (posting as fast as it can) leaves the hand-over open rather than race it.
+            ("ExecutionPlaceChanged", "corrections_agency", 40, {"new_place": BAIYUN_VILLAGE}),
+        ],
+    ),
+    (
+        "violation, revocation proposed, ruled late, taken into custody 违规·提请撤销·逾期裁定·收监",
+        [
+            ("CommunityCorrectionOrdered", "court", 0, {}),
+            ("CorrectionDocumentsReceived", "corrections_agency", 1, {}),
+            ("CorrectionReported", "corrections_agency", 2, {}),
+            (
+                "CorrectionViolationRecorded",
+                "corrections_agency",
+                4,
+                {"violation_type": "prohibition_breach", "sanction": "revocation_proposal"},
+            ),
+            ("RevocationProposed", "corrections_agency", 5, {}),
+            ("RevocationDecided", "court", 38, {"revoked": True, "custody_required": True}),
+            ("PersonTakenIntoCustody", "police_station", 39, {}),
+            ("CorrectionTerminated", "corrections_agency", 40, {"reason": "revoked"}),
+        ],
+    ),
+    (
+        "fast-track investigation never reported: overdue to the court 速裁调查评估·逾期",
+        [("InvestigationRequested", "court", 0, {"fast_track": True})],
+    ),
+]
+
+
+def _corrections_fields(etype: str, fields: dict[str, Any], t: datetime) -> dict[str, Any]:
+    """The fields a corrections step sets: the court decides, 青山县's agency acts, the hub routes."""
+    today = t.astimezone(SHANGHAI).date()
+    agency, court = AGENCIES["corrections_agency"], AGENCIES["court"]
+    out: dict[str, Any] = {}
+    if etype == "InvestigationRequested":
+        out.update(court=court, proposed_kind="probation", fast_track=False, offence="盗窃罪")
+    if etype == "CommunityCorrectionOrdered":
+        out.update(
+            decision_organ=court,
+            kind="probation",
+            corrections_agency=None,
+            offence="盗窃罪",
+            sentence="有期徒刑一年，缓刑二年",
+            effective_on=today,
+            term_start=today,
+            term_end=today + timedelta(days=730),
+        )
+    if etype in ("InvestigationReported", "CorrectionDocumentsReceived"):
+        out.update(handoff_id=None, agency=agency)
+    if etype == "CorrectionDocumentsReceived":
+        out.update(complete=True, missing=[])
+    if etype == "CorrectionReported":
+        out.update(agency=agency, supervising_office=AGENCIES["judicial_office"])
+    if etype == "ExecutionPlaceChanged":
+        out.update(agency=agency, new_agency=None, effective_on=today)
+    if etype == "RevocationProposed":
+        out.update(agency=agency, court=court, kind="probation", arrest_requested=False)
+    if etype == "RevocationDecided":
+        out["court"] = court
+    if etype == "PersonTakenIntoCustody":
+        out.update(police=AGENCIES["police_station"], custody_facility=None)
+    if etype == "CorrectionTerminated":
+        out.update(agency=agency, terminated_on=today)
+    return {**out, **fields}
+
+
+# Legal aid cases (法律援助): (what happens, steps); a step is (event type, publishing agency, days after
+# the case starts, fields). ``applicant`` picks the id number looked up in the demo's assistance register
+# (infra/deployments/demo/registers/assistance.yaml). The hand-computed KPIs of these cases are in
+# tests/unit/test_kpi_legal_aid.py.
+LEGAL_AID_ON_REGISTER = "330102198503120049"  # 低保 until the end of 2026
+LEGAL_AID_EXTREME_POVERTY = "330102199006080028"  # 特困, no end date
+LEGAL_AID_NOT_LISTED = "330102199311220082"
+LEGAL_AID_VARIANTS: list[tuple[str, list[Step]]] = [
+    (
+        "defendant notice, the lawyer assigned on day 4: late 通知辩护·第4日指派（逾期）",
+        [("LegalAidNotified", "court", 0, {}), ("LawyerAssigned", "legal_aid_centre", 4, {})],
+    ),
+    (
+        "on the assistance register: no hardship check, granted, assigned, closed 救助对象免审·给予·结案",
+        [
+            ("LegalAidApplied", "judicial_office", 0, {"applicant": LEGAL_AID_ON_REGISTER}),
+            ("LegalAidGranted", "legal_aid_centre", 2, {}),
+            ("LawyerAssigned", "legal_aid_centre", 3, {}),
+            ("LegalAidCaseClosed", "legal_aid_centre", 30, {}),
+        ],
+    ),
+    (
+        "not on the register: hardship checked by civil affairs, granted 核查经济困难·给予",
+        [
+            ("LegalAidApplied", "judicial_office", 0, {}),
+            ("HardshipStatusReported", "civil_affairs", 2, {"status": "low_income"}),
+            ("LegalAidGranted", "legal_aid_centre", 5, {}),
+            ("LawyerAssigned", "legal_aid_centre", 7, {}),
+        ],
+    ),
+    (
+        "detained applicant, forwarded by the custody facility within 24 hours 在押人员申请·24小时内转交",
+        [
+            ("LegalAidAppliedInCustody", "police", 0, {}),
+            ("LegalAidApplied", "police", 0.8, {"detained": True}),
+            ("HardshipStatusReported", "civil_affairs", 3, {"status": "subsistence_allowance"}),
+            ("LegalAidGranted", "legal_aid_centre", 4, {}),
+            ("LawyerAssigned", "legal_aid_centre", 5, {}),
+        ],
+    ),
+    (
+        "not in hardship: refused, objection upheld, granted 不予援助·异议成立·给予",
+        [
+            ("LegalAidApplied", "judicial_office", 0, {}),
+            ("HardshipStatusReported", "civil_affairs", 2, {"status": "none"}),
+            ("LegalAidDenied", "legal_aid_centre", 6, {}),
+            ("LegalAidObjectionFiled", "judicial_bureau", 8, {}),
+            ("LegalAidObjectionDecided", "judicial_bureau", 11, {"upheld": True}),
+            ("LegalAidGranted", "legal_aid_centre", 12, {}),
+            ("LawyerAssigned", "legal_aid_centre", 13, {}),
+        ],
+    ),
+    (
+        "procuratorate's notice, no lawyer assigned: overdue to the bureau 通知辩护·未指派·督办",
+        [("LegalAidNotified", "procuratorate", 0, {})],
+    ),
+    (
+        "on the register (特困), refused on day 9: late 特困人员·第9日不予援助（逾期）",
+        [
+            ("LegalAidApplied", "judicial_office", 0, {"applicant": LEGAL_AID_EXTREME_POVERTY}),
+            ("LegalAidDenied", "legal_aid_centre", 9, {}),
+        ],
+    ),
+]
+
+
+def _legal_aid_fields(etype: str, fields: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The fields a legal aid step sets: the agencies by their kind in `AGENCIES`, the people's id numbers."""
+    centre, custody = AGENCIES["legal_aid_centre"], AGENCIES["police"]
+    out: dict[str, Any] = {k: v for k, v in fields.items() if k != "applicant"}
+    if etype in ("LegalAidApplied", "LegalAidAppliedInCustody"):
+        applicant_id = fields.get("applicant", LEGAL_AID_NOT_LISTED)
+        out["applicant"] = {**record["applicant"], "id_number": applicant_id}
+        out["matter"] = "criminal_defence" if fields.get("detained") else "wage_arrears"
+        out["legal_aid_centre"] = None  # the hub routes to the centre of the place
+    if etype == "LegalAidApplied":
+        out.update(exempt_from_means_test=False, exemption_ground=None, hardship_claimed=None)
+        out.setdefault("detained", False)
+    if etype == "LegalAidAppliedInCustody":
+        out.update(received_by=custody, custody_facility=custody, place={"code": COUNTY, "name": "青山县"})
+        out["matter"] = "criminal_defence"
+    if etype == "LegalAidNotified":
+        out.update(
+            custody_facility=custody,
+            legal_aid_centre=None,
+            place={"code": COUNTY, "name": "青山县"},
+            detained=True,
+            stage="trial",
+            grounds=["可能判处无期徒刑 possible life sentence"],
+        )
+    if etype in ("LegalAidGranted", "LegalAidDenied", "LawyerAssigned", "LegalAidCaseClosed"):
+        out["centre"] = centre
+    if etype == "LegalAidDenied":
+        out["reason"] = "经济状况不符合法律援助条件 not in economic hardship"
+    if etype == "LawyerAssigned":
+        out.update(lawyer_name="陈静", law_firm="浙江青山律师事务所", notifier=None)
+    if etype == "HardshipStatusReported":
+        out.update(handoff_id=None, on_assistance_register=False, valid_until=None)
+    if etype in ("LegalAidObjectionFiled", "LegalAidObjectionDecided"):
+        out["bureau"] = AGENCIES["judicial_bureau"]
+    if etype == "LegalAidObjectionDecided":
+        out["objection_received_at"] = None
+    return out
+
+
 def _mediation_fields(etype: str, fields: dict[str, Any], t: datetime) -> dict[str, Any]:
     """The fields a mediation step sets, agencies named by their kind in `AGENCIES`."""
     out: dict[str, Any] = {
@@ -255,6 +519,15 @@ def demo_events(
     for c in range(max(cases_per_workflow, len(MEDIATION_VARIANTS))):
         _, mediation = MEDIATION_VARIANTS[c % len(MEDIATION_VARIANTS)]
         cases.append(("mediation", f"{PREFIX['mediation']}-{now:%Y}-{c + 1:04d}", False, mediation))
+    for c in range(max(cases_per_workflow, len(SERVICES_VARIANTS))):
+        _, requests = SERVICES_VARIANTS[c % len(SERVICES_VARIANTS)]
+        cases.append(("services", f"{PREFIX['services']}-{now:%Y}-{c + 1:04d}", False, requests))
+    for c in range(max(cases_per_workflow, len(CORRECTIONS_VARIANTS))):
+        _, corrections = CORRECTIONS_VARIANTS[c % len(CORRECTIONS_VARIANTS)]
+        cases.append(("corrections", f"{PREFIX['corrections']}-{now:%Y}-{c + 1:04d}", False, corrections))
+    for c in range(max(cases_per_workflow, len(LEGAL_AID_VARIANTS))):
+        _, legal_aid = LEGAL_AID_VARIANTS[c % len(LEGAL_AID_VARIANTS)]
+        cases.append(("legal_aid", f"{PREFIX['legal_aid']}-{now:%Y}-{c + 1:04d}", False, legal_aid))
     for workflow, steps in SCRIPT.items():
         cases += [
             (workflow, f"{PREFIX[workflow]}-{now:%Y}-{c + 1:04d}", False, [(*s, {}) for s in steps])
@@ -269,6 +542,12 @@ def demo_events(
             stamp_instants(catalogue[etype].expanded, record, t)
             if workflow == "mediation":
                 record.update(_mediation_fields(etype, fields, t))
+            if workflow == "services":
+                record.update(_services_fields(etype, fields))
+            if workflow == "corrections":
+                record.update(_corrections_fields(etype, fields, t))
+            if workflow == "legal_aid":
+                record.update(_legal_aid_fields(etype, fields, record))
             if etype == "ReleaseNoticeIssued":
                 record["expected_release_date"] = (
                     (t0 + timedelta(days=RELEASE_DAYS)).astimezone(SHANGHAI).date()

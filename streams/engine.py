@@ -33,14 +33,17 @@ Besides steps, a workflow may declare, all as data the engine runs the same way 
   and a clock that starts at the receipt (a rule starting at ``HandoffAcknowledged``); the obliged
   agency named by the opening event; several obliged agencies each fulfilling with its own event
   (``fulfilment: each_obliged``); deadlines moved by an agency's event where the rule allows an
-  extension (the workflow's ``extension_announce`` records the move and its reason).
+  extension (the workflow's ``extension_announce`` records the move and its reason); a step without a
+  rule opened only where its own ``applies_if`` holds (e.g. custody only after a revocation);
+* reference data: a reaction may consult a register the deployment keeps (`View.register`, e.g. civil
+  affairs' assistance register); its decision carries what it found, so replay never looks again.
 """
 
 from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -54,6 +57,7 @@ from .calendar import CalendarNotCovered, WorkingCalendar, end_of_day, local_dat
 from .calendar import due as clock_due
 from .directory import Agency, Directory, to_ref
 from .policy import Policy, PolicySet, Rule, Selector
+from .registers import Register
 
 Case = dict[str, Any]
 Decision = tuple[Envelope, dict[str, Any]]
@@ -93,6 +97,8 @@ class Step:
     supersede: bool = False  # opened again: the open handoff is cancelled, a new one opened
     cancelled_by: tuple[str, ...] = ()  # events that make an open handoff of the step moot
     extended_by: tuple[str, ...] = ()  # agency events extending its deadline, where the rule allows
+    # Facts that must hold for the step to open, as a rule's applies_if: for a step without a rule.
+    applies_if: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -157,13 +163,15 @@ class Workflow:
 
 @dataclass
 class Context:
-    """What deciding needs besides the case: the directory, the policies, the calendar, the schemas."""
+    """What deciding needs besides the case: the directory, the policies, the calendar, the schemas,
+    and the reference registers the deployment keeps (`streams/registers.py`)."""
 
     directory: Directory
     policies: PolicySet
     calendar: WorkingCalendar
     catalogue: Catalogue
     workflows: dict[str, Workflow]
+    registers: Mapping[str, Register] = field(default_factory=dict)
 
 
 # -- state ------------------------------------------------------------------------------------------
@@ -284,12 +292,14 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         return
     if etype == "HandoffAcknowledged":
         h["acknowledged_at"] = r["acknowledged_at"]
-        if r.get("deadline") and _due(r) != _due(h):
+        if _due(r) != _due(h):
             # The receipt started the next clock (a receipt rule gave way to the step's own rule): the
-            # receipt's lateness stays on record, the handoff owes its disposition by the new deadline.
+            # receipt's lateness stays on record, the handoff owes its disposition by the new deadline —
+            # or by none yet, when the next clock waits on a date no event has given (no deadline).
             if h["overdue_at"]:
                 h["receipt_overdue_at"] = h["overdue_at"]
-            h.update(deadline=r["deadline"], rule_id=r["deadline"].get("rule_id"), overdue_at=None)
+            rule_id = (r.get("deadline") or {}).get("rule_id") or h["rule_id"]
+            h.update(deadline=r.get("deadline"), rule_id=rule_id, overdue_at=None)
             h.pop("missing", None)
             if h["state"] in OPEN_STATES:
                 h["state"] = "acknowledged"
@@ -409,10 +419,11 @@ class View:
     def fact(self, path: str) -> Any:
         return fact(self.case, path)
 
-    def route(self, selector: str) -> dict[str, Any] | None:
+    def route(self, selector: str, service: str | None = None) -> dict[str, Any] | None:
         """The AgencyRef a selector (``police_station``, ``judicial_bureau:legal_aid_centre``) routes to
-        for the case's division."""
-        found = self._decider.resolve([selector])
+        for the case's division; with ``service``, only an agency providing that service type (一所六站点:
+        the notary office for ``notary``)."""
+        found = self._decider.resolve([selector], service=service)
         return to_ref(found[0]) if found else None
 
     def agency(self, agency_id: str | None) -> dict[str, Any] | None:
@@ -437,6 +448,12 @@ class View:
     def routing_failed(self, step: str, task: str, wanted: str) -> None:
         """No agency of type ``wanted`` covers the case's division: the county bureau is told."""
         self._decider.routing_failed(step, task, [Selector.model_validate(wanted)])
+
+    def register(self, name: str) -> Register | None:
+        """A reference register of the deployment (e.g. civil affairs' assistance register), or None.
+        A decision that consults one must carry what it found: replay reads the decision back and
+        never looks again (and a worker catching up reads it from the log, see `handle`)."""
+        return self._decider.ctx.registers.get(name)
 
 
 class _Decider:
@@ -564,11 +581,12 @@ class _Decider:
 
     def applies(self, rule: Rule | None) -> bool:
         """Every applies_if holds: a field equal to the value, or one of a list of values."""
-        if rule is None:
-            return True
+        return rule is None or self.holds(rule.applies_if)
+
+    def holds(self, conditions: dict[str, Any]) -> bool:
         return all(
             fact(self.case, path) in want if isinstance(want, list) else fact(self.case, path) == want
-            for path, want in rule.applies_if.items()
+            for path, want in conditions.items()
         )
 
     def base(self, h: dict[str, Any]) -> dict[str, Any]:
@@ -589,7 +607,10 @@ class _Decider:
 
     # -- routing --------------------------------------------------------------------------------------
     def resolve(
-        self, selectors: Iterable[Selector | str], obliged: dict[str, Any] | None = None
+        self,
+        selectors: Iterable[Selector | str],
+        obliged: dict[str, Any] | None = None,
+        service: str | None = None,
     ) -> list[Agency]:
         code = self.wf.division(self.case)
         out: list[Agency] = []
@@ -602,7 +623,7 @@ class _Decider:
                 first = next((e["source"] for e in self.case["events"] if e["source"] != HUB_SOURCE), None)
                 agency = _get(self.ctx.directory, first)
             elif sel.type and code:
-                agency = self.ctx.directory.route(sel.type, code, sel.role)
+                agency = self.ctx.directory.route(sel.type, code, sel.role, service=service)
             if agency is None and sel.relation == "superior" and code:
                 agency = self.ctx.directory.county_bureau(
                     code
@@ -616,7 +637,7 @@ class _Decider:
         for step in self.wf.steps:
             rule = self.step_rule(step, opening=True)
             opened_by = step.opened_by or ((rule.start.split(".")[0],) if rule else ())
-            if env.type not in opened_by or (step.rules and rule is None):
+            if env.type not in opened_by or (step.rules and rule is None) or not self.holds(step.applies_if):
                 continue
             standing = [h for h in open_handoffs(self.case) if h["step"] == step.name]
             if standing and not step.supersede:
@@ -660,7 +681,8 @@ class _Decider:
             {
                 **self.base(h),
                 "informed": informed,
-                "routed_for": {"code": self.wf.division(self.case) or "", "name": None},
+                # A case that names no place (the agency named by the opening event) was routed for none.
+                "routed_for": {"code": code, "name": None} if (code := self.wf.division(self.case)) else None,
                 "assigned_at": self.now,
             },
             key=hid,
@@ -798,14 +820,18 @@ class _Decider:
 
     def after_receipt(self, h: dict[str, Any], env: Envelope) -> dict[str, Any] | None:
         """The deadline that runs once the receipt is in: the step's own clock when it starts at the
-        receipt, or takes over from a receipt rule; else the one already running."""
+        receipt, or takes over from a receipt rule (none while that clock waits on a date no event has
+        given yet); else the one already running."""
         rule = self.handoff_rule(h)
         receipt_rule = self.wf.step(h["step"]).receipt_rule
         running = (h.get("deadline") or {}).get("rule_id")
         if rule is None or not (rule.start.startswith(RECEIPT) or (receipt_rule and running == receipt_rule)):
             return h.get("deadline")
         try:
-            return self.deadline(rule, env, {}, receipt_at=env.time) or h.get("deadline")
+            following = self.deadline(rule, env, {}, receipt_at=env.time)
+            if following is None and receipt_rule and running == receipt_rule:
+                return None  # the receipt met the receipt clock; the next has no date yet (none kept)
+            return following or h.get("deadline")
         except CalendarNotCovered as e:
             self.calendar_not_covered(h["id"], self.wf.step(h["step"]), rule, e, key=f"receipt/{rule.id}")
             return h.get("deadline")
@@ -1094,7 +1120,9 @@ def _extended(
     deadline: dict[str, Any], rule: Rule, record: dict[str, Any], calendar: WorkingCalendar
 ) -> tuple[dict[str, Any], int | None] | None:
     """(moved deadline, days) for an extension of ``extension_days`` (units of the rule's clock, counted
-    from the last day of the running period) or until ``extended_until``; None if it moves nothing."""
+    from the last day of the running period) or until ``extended_until``; None if it moves nothing.
+    Where the rule's extension says by how much (e.g. an award: "不得超过十五日"), that is the most it
+    moves, all extensions together."""
     old = parse_time(deadline["due"]) if isinstance(deadline["due"], str) else deadline["due"]
     last = local_date(old - timedelta(microseconds=1))  # the running period's last day
     until = _instant_or_date(record.get("extended_until"))
@@ -1110,7 +1138,22 @@ def _extended(
         return None
     if new <= old:
         return None
+    room = _extension_room(deadline, rule)
+    if room is not None:
+        if room <= 0:
+            return None  # the rule's whole extension is used up
+        hours = rule.clock == "hours"
+        most = old + timedelta(hours=room) if hours else clock_due(rule.clock, room, last, calendar)
+        if new > most:
+            new, days = most, room
     return {**deadline, "due": new, "length": deadline["length"] + (days or 0)}, days
+
+
+def _extension_room(deadline: dict[str, Any], rule: Rule) -> int | None:
+    """How much further the rule lets this deadline be extended (units of its clock); None: no limit."""
+    if rule.extension is None or rule.extension.length is None or rule.length is None or rule.unit != "day":
+        return None
+    return rule.length + rule.extension.length - deadline["length"]
 
 
 def _deadline_in(d: dict[str, Any] | None) -> dict[str, Any] | None:

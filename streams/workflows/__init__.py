@@ -11,13 +11,17 @@ from pathlib import Path
 from fengqiao.schemas.catalogue import Catalogue, load
 
 from ..calendar import WorkingCalendar
-from ..directory import Directory, load_demo
+from ..directory import DEMO_DIR, Directory, load_demo
 from ..engine import Context, Workflow, register
 from ..policy import PolicySet, default_policy_set
+from ..registers import load_registers
+from .corrections import CORRECTIONS
+from .legal_aid import LEGAL_AID
 from .mediation import MEDIATION
 from .release import RELEASE
+from .services import SERVICES_WORKFLOW
 
-DECLARED: tuple[Workflow, ...] = (RELEASE, MEDIATION)
+DECLARED: tuple[Workflow, ...] = (RELEASE, MEDIATION, SERVICES_WORKFLOW, CORRECTIONS, LEGAL_AID)
 
 
 def _recorded_only(name: str, catalogue: Catalogue) -> Workflow:
@@ -40,7 +44,8 @@ def load_context(deployment: Path | None = None) -> Context:
     """Directory, policies and calendar of a deployment folder (the demo county when None).
 
     A deployment folder holds ``agencies.yaml`` (or ``.csv``), optionally ``policies/*.yaml``
-    (versions added to those shipped with the hub) and ``calendar-overrides.yaml``.
+    (versions added to those shipped with the hub), ``calendar-overrides.yaml`` and ``registers/``
+    (reference registers such as civil affairs' assistance register, `streams/registers.py`).
     """
     catalogue = load()
     if deployment is None:
@@ -59,4 +64,5 @@ def load_context(deployment: Path | None = None) -> Context:
         calendar=WorkingCalendar(overrides),
         catalogue=catalogue,
         workflows=all_workflows(catalogue),
+        registers=load_registers(deployment or DEMO_DIR),
     )

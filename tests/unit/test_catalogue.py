@@ -105,6 +105,20 @@ MEDIATION_EVENTS = [
     "MediationDeadlineExtended",
     "MediationExtensionAgreed",
 ]
+# Events the services workflow (issue 7) added: a body's extension of its decision limit where the law
+# allows one, and the deadline the hub moves.
+SERVICES_EVENTS = ["ServiceDeadlineExtended", "ServiceRequestExtended"]
+# Events the corrections workflow (issue 7) added: the hand-over to the corrections agency with its
+# copies (抄送), and the notices of the end of a correction (CCL art. 44).
+CORRECTIONS_EVENTS = ["CorrectionHandoffAssigned", "CorrectionTerminationNotified"]
+# Events the legal aid workflow (issue 7) added: a detained person's application awaiting forwarding,
+# the objection to a refusal, the hub's register lookup (art. 42) and its forwarding of the assignment.
+LEGAL_AID_EVENTS = [
+    "LawyerAssignmentForwarded",
+    "LegalAidAppliedInCustody",
+    "LegalAidObjectionFiled",
+    "MeansTestExemptionDecided",
+]
 HUB_RECORDS = ["CaseUpdated", "DeadLetter"]
 WORKFLOWS = {"release", "mediation", "corrections", "legal_aid", "services"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -116,12 +130,15 @@ def cat():
 
 
 def test_every_workflow_event_is_in_the_catalogue(cat):
-    missing = [n for n in WORKFLOW_EVENTS + MEDIATION_EVENTS + ENGINE_EVENTS + HUB_RECORDS if n not in cat]
+    expected = WORKFLOW_EVENTS + MEDIATION_EVENTS + SERVICES_EVENTS + CORRECTIONS_EVENTS + ENGINE_EVENTS
+    expected += HUB_RECORDS + LEGAL_AID_EVENTS
+    missing = [n for n in expected if n not in cat]
     assert missing == []
 
 
 def test_nothing_unexpected_in_the_catalogue(cat):
-    known = set(WORKFLOW_EVENTS + MEDIATION_EVENTS + ENGINE_EVENTS + HUB_RECORDS)
+    known = set(WORKFLOW_EVENTS + MEDIATION_EVENTS + SERVICES_EVENTS + ENGINE_EVENTS + HUB_RECORDS)
+    known |= set(CORRECTIONS_EVENTS) | set(LEGAL_AID_EVENTS)
     assert sorted(e.name for e in cat if e.name not in known) == []
 
 

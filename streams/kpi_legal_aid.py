@@ -1,0 +1,191 @@
+"""Legal aid KPIs (workflows.md §4), computed from case state alone: no I/O, no clock.
+
+Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
+a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`).
+
+The cohort is the legal aid cases opened (notice, application, or a detained person's application
+through the facility) in the period, by Asia/Shanghai date. Two routes: ``notified`` (通知辩护, a
+case organ's notice) and ``applied`` (申请).
+
+* days to assignment (指派律师用时): from the event that starts the 3-day assignment clock — the
+  notice, or the grant of aid — to the first lawyer assigned; the median over the cases with a
+  lawyer, with the mean and the cases assigned late (past their 3 days) as exceptions;
+* decisions within 7 days (7日内作出决定率): applications decided (granted or refused) by their
+  7-day deadline / applications whose decision is settled (made, or overdue);
+* grant rate for eligible applicants (符合经济困难条件的申请人给予援助率): granted / eligible
+  applicants decided, eligible meaning exempt from the means test (on civil affairs' assistance
+  register, MeansTestExemptionDecided) or in hardship by civil affairs' check (HardshipStatusReported
+  other than ``none``); a grant after an upheld objection counts. Exceptions: eligible and refused.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fengqiao.schemas.envelope import parse_time
+
+from .engine import Case, fact
+from .kpi import _opened_in, _percent, _rate
+from .kpi_mediation import _agencies
+from .workflows.legal_aid import ON_REGISTER, route
+
+KPI = dict[str, Any]
+ROUTES = {"notified": "通知辩护", "applied": "申请"}
+ASSIGN_STEPS = ("assign_notified", "assign_granted")
+# (key, Chinese label, English label, target): the order the tables show them in.
+LEGAL_AID_KPIS: tuple[tuple[str, str, str, float | None], ...] = (
+    ("days_to_assignment", "指派律师用时（日，中位数）", "days to assignment (median)", None),
+    ("decided_within_7_days", "7日内作出决定率", "decisions within 7 days", None),
+    ("grant_rate_eligible", "符合条件申请人给予援助率", "grant rate for eligible applicants", None),
+)
+_TARGETS = {key: target for key, _, _, target in LEGAL_AID_KPIS}
+_SHORT = {
+    "days_to_assignment": "指派用时 days",
+    "decided_within_7_days": "7日决定 decided ≤7d",
+    "grant_rate_eligible": "给予率 granted",
+}
+
+
+def legal_aid_kpis(
+    cases: Iterable[Case], *, start: date | None = None, end: date | None = None, agency: str | None = None
+) -> dict[str, Any]:
+    """The §4 KPIs over legal aid cases opened in [start, end] (Asia/Shanghai dates, both inclusive),
+    overall and by route.
+
+    ``agency`` keeps the cases that name it anywhere (notifier, centre, office, facility, obliged)
+    or that it published to. Returns ``{"period", "agency", "cases", "kpis", "by_route"}``; ``kpis``
+    keyed and ordered as `LEGAL_AID_KPIS`.
+    """
+    cohort = [
+        c
+        for c in cases
+        if c.get("workflow") == "legal_aid"
+        and _opened_in(c, start, end)
+        and (agency is None or agency in _agencies(c))
+    ]
+    by_route = {r: [c for c in cohort if route(c) == r] for r in ROUTES}
+    return {
+        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
+        "agency": agency,
+        "cases": len(cohort),
+        "kpis": _kpis(cohort),
+        "by_route": {r: {"cases": len(cs), "kpis": _kpis(cs)} for r, cs in by_route.items() if cs},
+    }
+
+
+# -- the per-case tests ---------------------------------------------------------------------------------
+def assignment(case: Case) -> dict[str, Any] | None:
+    """The case's first fulfilled assignment handoff (a lawyer assigned), if any."""
+    done = [h for h in case["handoffs"].values() if h["step"] in ASSIGN_STEPS and h["state"] == "fulfilled"]
+    return min(done, key=lambda h: h["fulfilled_at"]) if done else None
+
+
+def days_to_assignment(case: Case) -> float | None:
+    """Days from the notice, or the grant, to the first lawyer assigned; None without one."""
+    h = assignment(case)
+    started = (
+        fact(case, "LegalAidNotified.notified_at")
+        if h is not None and h["step"] == "assign_notified"
+        else fact(case, "LegalAidGranted.decided_at")
+    )
+    if h is None or not started:
+        return None
+    return (parse_time(h["fulfilled_at"]) - parse_time(started)).total_seconds() / 86400
+
+
+def decision_settled(case: Case) -> bool:
+    """The application's decision was made, or its 7 days ran out (the decide handoff went overdue)."""
+    decide = [h for h in case["handoffs"].values() if h["step"] == "decide"]
+    return any(h["state"] == "fulfilled" or h["overdue_at"] for h in decide)
+
+
+def decided_in_time(case: Case) -> bool:
+    decide = [h for h in case["handoffs"].values() if h["step"] == "decide"]
+    return bool(decide) and all(h["state"] == "fulfilled" and h["late"] is False for h in decide)
+
+
+def eligible(case: Case) -> bool:
+    """Exempt from the means test (the register), or in hardship by civil affairs' check."""
+    return fact(case, "MeansTestExemptionDecided.exempt") is True or (
+        fact(case, "HardshipStatusReported.status") in ON_REGISTER
+    )
+
+
+def granted(case: Case) -> bool:
+    return "LegalAidGranted" in case["facts"]
+
+
+def decided(case: Case) -> bool:
+    return granted(case) or "LegalAidDenied" in case["facts"]
+
+
+def _kpis(cases: list[Case]) -> dict[str, KPI]:
+    days = {c["case_id"]: d for c in cases if (d := days_to_assignment(c)) is not None}
+    late = [c["case_id"] for c in cases if (h := assignment(c)) is not None and h["late"]]
+    applications = [c for c in cases if route(c) == "applied"]
+    eligible_decided = [c for c in applications if eligible(c) and decided(c)]
+    kpis: dict[str, KPI] = {
+        "days_to_assignment": {
+            "value": round(statistics.median(days.values()), 2) if days else None,
+            "mean": round(statistics.fmean(days.values()), 2) if days else None,
+            "denominator": len(days),
+            "late": late,
+            "exceptions": late,
+        },
+        "decided_within_7_days": _rate([c for c in applications if decision_settled(c)], decided_in_time),
+        "grant_rate_eligible": {
+            **_rate(eligible_decided, granted),
+            "exempt": sum(fact(c, "MeansTestExemptionDecided.exempt") is True for c in applications),
+        },
+    }
+    for key, k in kpis.items():
+        k["target"] = _TARGETS[key]
+    return kpis
+
+
+# -- showing --------------------------------------------------------------------------------------------
+def _cell(key: str, k: KPI) -> str:
+    if key == "days_to_assignment":
+        return "—" if k["value"] is None else f"{k['value']:.1f}"
+    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
+
+
+def render_legal_aid(kpis: dict[str, Any], console: Console) -> None:
+    """Print `legal_aid_kpis`'s result: the KPIs, then by route."""
+    period = kpis.get("period") or {}
+    first, last = period.get("start"), period.get("end")
+    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
+    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
+    if kpis.get("agency"):
+        scope.append(f"机构 agency {kpis['agency']}")
+    t = Table(
+        "KPI",
+        "分子 numerator",
+        "分母 denominator",
+        "比率/数值 rate/value",
+        "例外 exceptions",
+        title="法律援助指标 legal aid KPIs",
+        caption=" · ".join(scope),
+    )
+    for key, zh, en, _ in LEGAL_AID_KPIS:
+        k = kpis["kpis"][key]
+        shown = ", ".join(k["exceptions"]) or "—"
+        if key == "days_to_assignment":
+            mean = "—" if k["mean"] is None else f"{k['mean']:.1f}"
+            value = f"{_cell(key, k)} (均值 mean {mean})"
+            t.add_row(f"{zh} {en}", "—", str(k["denominator"]), value, shown)
+            continue
+        t.add_row(f"{zh} {en}", str(k["numerator"]), str(k["denominator"]), _percent(k["rate"]), shown)
+    console.print(t)
+    rows = [(f"{ROUTES[r]} {r}", v) for r, v in kpis["by_route"].items()]
+    if rows:
+        b = Table("", "案件 cases", *(_SHORT[key] for key, *_ in LEGAL_AID_KPIS), title="按来源 by route")
+        for label, v in rows:
+            b.add_row(label, str(v["cases"]), *(_cell(key, v["kpis"][key]) for key, *_ in LEGAL_AID_KPIS))
+        console.print(b)
