@@ -50,7 +50,7 @@ from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue
 from fengqiao.schemas.codec import from_json as _from_json_schema
-from fengqiao.schemas.codec import to_json
+from fengqiao.schemas.codec import named_types, to_json
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, format_time, parse_time
 
 from .calendar import CalendarNotCovered, WorkingCalendar, end_of_day, local_date
@@ -928,10 +928,21 @@ class _Decider:
             step = self.wf.step(h["step"])
             rule = self.handoff_rule(h)
             selectors = rule.obliged if rule else [Selector.model_validate(s) for s in step.obliged]
-            wanted = {s.type for s in selectors if s.type}
-            if h["obliged"]["agency_type"] not in wanted or not new_code:
+            # The selector the obliged agency was routed by: its type, and its role where it has one
+            # (a county's corrections agency, not the county bureau itself).
+            current = _get(self.ctx.directory, h["obliged"]["agency_id"])
+            sel = next(
+                (
+                    s
+                    for s in selectors
+                    if s.type == h["obliged"]["agency_type"]
+                    and (not s.role or (current is not None and s.role in current.roles))
+                ),
+                None,
+            )
+            if sel is None or sel.type is None or not new_code:
                 continue
-            target = self.ctx.directory.route(h["obliged"]["agency_type"], new_code)
+            target = self.ctx.directory.route(sel.type, new_code, sel.role)
             if target is None or target.id == h["obliged"]["agency_id"]:
                 if target is None:
                     self.routing_failed(step.name, step.task_zh, selectors)
@@ -1179,32 +1190,7 @@ def _complete(schema: dict[str, Any], record: dict[str, Any], case: Case) -> dic
                 out[name] = rec[name]
                 break
     errors: list[Any] = []
-    typed = _from_json_schema(schema, to_json(out), "", errors, _named_types(schema))
+    typed = _from_json_schema(schema, to_json(out), "", errors, named_types(schema))
     if errors:
         raise ValueError(f"{schema['name']}: " + "; ".join(map(str, errors)))
     return typed
-
-
-def _named_types(schema: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every named type defined in an expanded schema, by short and full name.
-
-    The codec learns a named type where its definition is first converted; a definition inside a
-    union branch left null (or an empty array) would leave a later reference to it unknown.
-    """
-    found = {} if found is None else found
-    if isinstance(schema, list):
-        for s in schema:
-            _named_types(s, found)
-    elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
-            found[schema["name"]] = schema
-            if schema.get("namespace"):
-                found[f"{schema['namespace']}.{schema['name']}"] = schema
-        for f in schema.get("fields", ()):
-            _named_types(f["type"], found)
-        for key in ("items", "values"):
-            if key in schema:
-                _named_types(schema[key], found)
-        if isinstance(schema.get("type"), (dict, list)):
-            _named_types(schema["type"], found)
-    return found

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from helpers import release_event as agency_event
 
-from fengqiao.schemas.codec import to_json
+from fengqiao.schemas.codec import named_types, to_json
 from fengqiao.streams import engine
-from fengqiao.streams.engine import Alert, Reaction, Step, View, Workflow, _extended, _named_types
+from fengqiao.streams.engine import Alert, Reaction, Step, View, Workflow, _extended
 from fengqiao.streams.policy import default_policy
 from fengqiao.streams.workflows import load_context
 
@@ -198,6 +198,6 @@ def test_an_extension_counts_from_the_last_day_of_the_running_period() -> None:
 
 def test_every_named_type_of_a_schema_is_known_before_converting() -> None:
     expanded = load_context().catalogue["MediationAssigned"].expanded
-    named = _named_types(expanded)
+    named = named_types(expanded)
     # Division is first defined inside the optional `village`: a null there must not hide it.
     assert {"fengqiao.common.Division", "Division", "fengqiao.common.AgencyRef"} <= set(named)
