@@ -1,4 +1,4 @@
-"""The workflows, one module each, declared over the handoff engine (`streams/engine.py`).
+"""The workflows, one module each, declared over the handoff engine (`streams/engine/`).
 
 A workflow without a module yet is recorded, not run: its cases keep their events and facts, but
 no handoffs are opened for it.

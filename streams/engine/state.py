@@ -1,0 +1,52 @@
+"""The case state and its reads: a new case's shape, a fact on it, its open handoffs, its status.
+Folding, deciding and the KPIs all read the case through these, so they live apart from each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import OPEN_STATES, Case
+
+
+def new_case(case_id: str, workflow: str) -> Case:
+    return {
+        "case_id": case_id,
+        "workflow": workflow,
+        "status": "awaiting_opening",
+        "version": 0,
+        "policy_version": None,
+        "opened_at": None,
+        "updated_at": None,
+        "closed_at": None,
+        "events": [],
+        "facts": {},
+        "held": [],
+        "handoffs": {},
+        "breaches": [],
+        "alerts": [],
+    }
+
+
+def fact(case: Case, path: str) -> Any:
+    """``EventType.field`` (or ``EventType``) from the newest such event on the case, JSON form."""
+    etype, _, fname = path.partition(".")
+    rec = case["facts"].get(etype)
+    if rec is None or not fname:
+        return rec
+    for part in fname.split("."):
+        rec = rec.get(part) if isinstance(rec, dict) else None
+    return rec
+
+
+def open_handoffs(case: Case) -> list[dict[str, Any]]:
+    return [h for h in case["handoffs"].values() if h["state"] in OPEN_STATES]
+
+
+def status(case: Case) -> str:
+    if case["closed_at"]:
+        return "closed"
+    if case["opened_at"] is None:
+        return "awaiting_opening"
+    if any(h["state"] in ("overdue", "escalated") for h in case["handoffs"].values()):
+        return "overdue"
+    return "open"
