@@ -14,10 +14,27 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.demo_agencies import AgencySystems
+from fengqiao.demo_report import (
+    _alerts,
+    _corrections,
+    _corrections_shown,
+    _corrections_text,
+    _legal_aid,
+    _legal_aid_shown,
+    _legal_aid_text,
+    _mediation,
+    _mediation_shown,
+    _mediation_text,
+    _police_text,
+    _release_text,
+    _services,
+    _services_shown,
+    _services_text,
+    _summary,
+)
 from fengqiao.hub import Hub, HubError
 from fengqiao.infra.broker import open_reader
 from fengqiao.scenario import demo_events
@@ -104,26 +121,10 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
         ok = applied == sum(expected.values()) and missed and delivered and mediation and police_told
         ok = ok and services and legal_aid and corrections
         total = sum(expected.values())
-        joint_text = (
-            "a joint-session member overdue and escalated, a dispute escalated one level 联调督办、逐级上调"
-            if mediation
-            else "NO joint-session escalation"
-        )
-        police_text = (
-            "the police station alerted of a 民转刑 risk 已预警派出所"
-            if police_told
-            else "NO risk alert delivered to the police station"
-        )
-        services_text = (
-            "requests closed back to the first office, an overdue one escalated 办结回告、逾期督办"
-            if services
-            else "NO 一所六站点 closure and escalation"
-        )
         console.print(
             f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
-            f"{'a missed pick-up was raised 未接回已告警' if missed else 'NO missed pick-up was raised'}; "
-            f"{joint_text}; {police_text}; {services_text}; {_legal_aid_text(legal_aid)}; "
-            f"{_corrections_text(corrections)}; "
+            f"{_release_text(missed)}; {_mediation_text(mediation)}; {_police_text(police_told)}; "
+            f"{_services_text(services)}; {_legal_aid_text(legal_aid)}; {_corrections_text(corrections)}; "
             f"{len(systems.receiver.log)} webhook deliveries 推送"
             f"{'' if delivered else ' (NO missed pick-up delivered)'}; "
             f"garbage record sent to {topics.DEAD_LETTERS} 死信"
@@ -179,213 +180,6 @@ async def _await_cases(
     return False
 
 
-def _services_shown(cases: list[dict[str, Any]]) -> bool:
-    """The demo's 一所六站点 requests show one closed back to the first office and one escalated."""
-    closed = any("ServiceRequestClosed" in c.get("facts", {}) for c in cases)
-    escalated = any(h["state"] == "escalated" for c in cases for h in c.get("handoffs", {}).values())
-    return closed and escalated
-
-
-def _services(console: Console, cases: list[dict[str, Any]]) -> None:
-    """The 一所六站点 requests: service, body, the handoff's state, escalation, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_services import SERVICE_ZH, render_services, services_kpis
-
-    t = Table(title="一所六站点 Six services through the judicial office (首问负责、办结回告)")
-    for col in ("案件 case", "服务 service", "办理机构 body", "状态 state", "督办 escalated", "结果 outcome"):
-        t.add_column(col)
-    for c in cases:
-        facts = c.get("facts", {})
-        service = (facts.get("ServiceRequestReceived") or {}).get("service", "—")
-        h = next(iter(c.get("handoffs", {}).values()), None)
-        closed = facts.get("ServiceRequestClosed")
-        t.add_row(
-            c["case_id"],
-            f"{SERVICE_ZH.get(service, service)} {service}",
-            (h["obliged"].get("name") or h["obliged"]["agency_id"]) if h else "—",
-            STATE_ZH.get(h["state"], h["state"]) if h else "—",
-            (", ".join(a.get("name") or a["agency_id"] for a in h["escalated_to"]) if h else "") or "—",
-            f"{closed['outcome']} · {closed['days_to_close']} 天 days" if closed else "办理中 open",
-        )
-    console.print(t)
-    render_services(services_kpis(cases), console)
-
-
-def _legal_aid_shown(cases: list[dict[str, Any]]) -> bool:
-    """The demo's legal aid cases show a notice's late assignment escalated to the bureau, an applicant
-    exempted by the assistance register and one whose hardship civil affairs checked."""
-    escalated = any(
-        h["step"] == "assign_notified" and h["state"] == "escalated"
-        for c in cases
-        for h in c["handoffs"].values()
-    )
-    facts = [c.get("facts", {}) for c in cases]
-    exempt = any((f.get("MeansTestExemptionDecided") or {}).get("exempt") for f in facts)
-    checked = any("HardshipCheckRequested" in f and "HardshipStatusReported" in f for f in facts)
-    return escalated and exempt and checked
-
-
-def _legal_aid_text(shown: bool) -> str:
-    if not shown:
-        return "NO legal aid escalation or register exemption"
-    return "a late lawyer assignment escalated, a register exemption, a hardship check 指派督办、免审、核查"
-
-
-def _legal_aid(console: Console, cases: list[dict[str, Any]]) -> None:
-    """The legal aid cases: route, the means test, the decision, the lawyer; then the KPIs."""
-    from fengqiao.streams.kpi_legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
-    from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
-
-    t = Table(title="法律援助 Legal aid (通知辩护、申请、救助名单免审)")
-    for col in ("案件 case", "来源 route", "经济困难审查 means test", "决定 decision", "指派 lawyer"):
-        t.add_column(col)
-    for c in cases:
-        facts = c.get("facts", {})
-        exemption = facts.get("MeansTestExemptionDecided")
-        means = "—" if exemption is None else "免审 exempt" if exemption["exempt"] else "核查 checked"
-        if "HardshipStatusReported" in facts:
-            status = facts["HardshipStatusReported"]["status"]
-            means += f": {ON_REGISTER.get(status, '无')} {status}"
-        decision = "给予 granted" if "LegalAidGranted" in facts else "—"
-        decision = "不予 denied" if decision == "—" and "LegalAidDenied" in facts else decision
-        assign = [h for h in c["handoffs"].values() if h["step"] in ("assign_notified", "assign_granted")]
-        lawyer = ", ".join(
-            STATE_ZH.get(h["state"], h["state"]) + (" (逾期 late)" if h.get("late") else "") for h in assign
-        )
-        kind = route(c)
-        t.add_row(c["case_id"], f"{ROUTES[kind]} {kind}", means, decision, lawyer or "—")
-    console.print(t)
-    render_legal_aid(legal_aid_kpis(cases), console)
-
-
-def _corrections_shown(cases: list[dict[str, Any]]) -> bool:
-    """The demo's corrections cases show an absconder with revocation grounds after a month, a change of
-    execution place handed to 白云县's agency, and a revocation ruled late."""
-    handoffs = [h for c in cases for h in c.get("handoffs", {}).values()]
-    grounds = any("RevocationGroundsArisen" in c.get("facts", {}) for c in cases)
-    moved = any(h["step"] == "transfer" and h["obliged"]["agency_id"].startswith("by-") for h in handoffs)
-    late = any(h["step"] == "revocation_ruling" and h.get("late") for h in handoffs)
-    return grounds and moved and late
-
-
-def _corrections_text(shown: bool) -> str:
-    if not shown:
-        return "NO absconder, change of place or late ruling in corrections"
-    return "an absconder with revocation grounds, a move to 白云县, a late ruling 脱管·变更执行地·逾期裁定"
-
-
-CORRECTIONS_DECISIONS = ("CorrectionAbsconded", "RevocationGroundsArisen", "CorrectionTerminationNotified")
-
-
-def _corrections(console: Console, cases: list[dict[str, Any]]) -> None:
-    """The corrections cases: kind, the agency in charge, reporting, what the hub decided; then the KPIs."""
-    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
-    from fengqiao.streams.workflows.corrections import responsible
-
-    t = Table(title="社区矫正 Community corrections (交付衔接、报到、脱管、撤销、变更执行地)")
-    for col in ("案件 case", "类别 kind", "社区矫正机构 agency", "报到 reported", "平台决定 hub decisions"):
-        t.add_column(col)
-    for c in cases:
-        facts = c.get("facts", {})
-        kind = (facts.get("CommunityCorrectionOrdered") or {}).get("kind") or "调查评估 investigation"
-        agency = responsible(c) or next((h["obliged"] for h in c["handoffs"].values()), None)
-        report = c["handoffs"].get(f"{c['case_id']}/report/1")
-        reported = "—" if report is None else STATE_ZH.get(report["state"], report["state"])
-        if report and report.get("late"):
-            reported += " (逾期 late)"
-        hub = [e["type"] for e in c["events"] if e["type"] in CORRECTIONS_DECISIONS]
-        hub += [
-            f"{h['step']}:{STATE_ZH.get(h['state'], h['state'])}" + (" (逾期 late)" if h.get("late") else "")
-            for h in c["handoffs"].values()
-            if h["step"] in ("investigation", "transfer", "revocation_ruling")
-        ]
-        t.add_row(
-            c["case_id"],
-            kind,
-            (agency.get("name") or agency["agency_id"]) if agency else "—",
-            reported,
-            ", ".join(hub) or "—",
-        )
-    console.print(t)
-    render_corrections(corrections_kpis(cases), console)
-
-
-def _mediation_shown(cases: list[dict[str, Any]]) -> bool:
-    """The demo's mediation cases show a joint session member escalated, a dispute escalated one level
-    and a risk alert to the police station."""
-    joint = any(
-        h["step"] == "joint_accept" and h["state"] == "escalated"
-        for c in cases
-        for h in c["handoffs"].values()
-    )
-    escalated = any(e["type"] == "DisputeEscalated" for c in cases for e in c.get("events", []))
-    alerted = any(a.get("type") == "EscalationRiskAlerted" for c in cases for a in c.get("alerts", []))
-    return joint and escalated and alerted
-
-
-LEVEL_ZH = {"village": "村级", "township": "乡镇", "joint": "一庭两所", "county": "县级"}
-
-
-def _mediation(console: Console, cases: list[dict[str, Any]]) -> None:
-    """The mediation cases: door, level, the joint session's members, escalations, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
-
-    t = Table(title="矛盾纠纷调解 Mediation (一庭两所, 诉调·警调·访调对接)")
-    for col in (
-        "案件 case",
-        "来源 door",
-        "层级 level",
-        "联调成员 joint session",
-        "上调 escalated",
-        "结果 outcome",
-    ):
-        t.add_column(col)
-    for c in cases:
-        facts = c.get("facts", {})
-        door = (facts.get("DisputeReferred") or {}).get("door") or "own_intake"
-        levels = [e for e in c["events"] if e["type"] == "MediationAssigned"]
-        level = (facts.get("MediationAssigned") or {}).get("level", "—")
-        joint = ", ".join(
-            f"{h['obliged'].get('name') or h['obliged']['agency_id']}:{STATE_ZH.get(h['state'], h['state'])}"
-            for h in c["handoffs"].values()
-            if h["step"] == "joint_accept"
-        )
-        up = facts.get("DisputeEscalated")
-        t.add_row(
-            c["case_id"],
-            f"{DOOR_ZH.get(door, door)} {door}",
-            f"{LEVEL_ZH.get(level, level)} {level}" + (f" (×{len(levels)})" if len(levels) > 1 else ""),
-            joint or "—",
-            f"{up['from_level']} → {up['to_level']}" if up else "—",
-            outcome(c) + (" · 退回法院 returned to court" if "ReturnedToCourt" in facts else ""),
-        )
-    console.print(t)
-    render_mediation(mediation_kpis(cases), console)
-
-
-def _alerts(console: Console, cases: list[dict[str, Any]]) -> None:
-    rows = [(c["case_id"], a) for c in cases for a in c.get("alerts", [])]
-    if not rows:
-        return
-    t = Table(title="告警 Alerts")
-    for col in ("案件 case", "告警 alert", "通知 alerted"):
-        t.add_column(col)
-    for case_id, a in rows:
-        t.add_row(
-            case_id, a["type"], ", ".join(x.get("name") or x["agency_id"] for x in a.get("alerted", []))
-        )
-    console.print(t)
-
-
-STATE_ZH = {
-    "assigned": "待签收",
-    "acknowledged": "已签收",
-    "fulfilled": "已完成",
-    "overdue": "逾期",
-    "escalated": "已督办",
-    "cancelled": "已撤销",
-}
-
-
 async def _await_applied(
     consumer: AIOKafkaConsumer, expected: Counter[str], console: Console, hub: Hub, timeout: float = 120.0
 ) -> int:
@@ -416,29 +210,3 @@ async def _fetch_cases(worker: str, case_ids: list[str]) -> list[dict[str, Any]]
                 r.json() if r.status_code == 200 else {"case_id": cid, "status": "missing", "events": []}
             )
         return out
-
-
-def _summary(console: Console, cases: list[dict[str, Any]], expected: Counter[str]) -> None:
-    t = Table(title="案件汇总 Cases")
-    for col in (
-        "案件 case",
-        "流程 workflow",
-        "状态 status",
-        "事件 events",
-        "最近事件 last event",
-        "移交 handoffs",
-    ):
-        t.add_column(col)
-    for c in cases:
-        last = c["events"][-1]["type"] if c.get("events") else "—"
-        handoffs = (c.get("handoffs") or {}).values()
-        h = ", ".join(f"{x['step']}:{STATE_ZH.get(x['state'], x['state'])}" for x in handoffs) or "—"
-        t.add_row(
-            c["case_id"],
-            c.get("workflow", "?"),
-            c.get("status", "?"),
-            str(len(c.get("events", []))),
-            last,
-            h,
-        )
-    console.print(t)
