@@ -1,7 +1,7 @@
 """Release hand-over KPIs (workflows.md §1), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs, alerts, flags), so the
-board, the KPIs and a replay agree. Each KPI carries the counts behind it:
+board, the KPIs and a replay agree. Each KPI carries the counts behind it (`streams/kpi_common.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["XS-2"]}
 
@@ -14,22 +14,19 @@ Asia/Shanghai date; a case still awaiting its notice is not counted. Every KPI i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from fengqiao.schemas.envelope import parse_time
 
-from .calendar import local_date
 from .engine import Case, fact
-
-KPI = dict[str, Any]
+from .kpi_common import KPI, KpiRows, cohort, count, rate, render_kpis, result, with_targets
 
 # (key, Chinese label, English label, target): the order the table shows them in.
-RELEASE_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
+RELEASE_KPIS: KpiRows = (
     ("notice_on_time", "通知书按时率", "notice on time", None),
     ("handover", "衔接率", "hand-over", None),
     ("key_person_pickup", "重点对象接回率", "key-person pick-up", 1.0),
@@ -37,7 +34,6 @@ RELEASE_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
     ("contact_lost", "脱管人数", "contact lost", 0),
     ("resettlement_coverage", "帮教覆盖率", "resettlement coverage", None),
 )
-_TARGETS = {key: target for key, _, _, target in RELEASE_KPIS}
 
 
 def release_kpis(
@@ -49,39 +45,21 @@ def release_kpis(
     or the ``office`` of one of the case's facts (e.g. the office that disputed the residence).
     Returns ``{"period", "agency", "cases", "kpis"}``, ``kpis`` keyed and ordered as `RELEASE_KPIS`.
     """
-    cohort = [
-        c
-        for c in cases
-        if c.get("workflow") == "release"
-        and _opened_in(c, start, end)
-        and (agency is None or involves(c, agency))
-    ]
-    released = [c for c in cohort if _released_at(c) is not None]
+    members = cohort(cases, "release", start, end, agency, involves)
+    released = [c for c in members if _released_at(c) is not None]
     key_released = [c for c in released if fact(c, "ReleaseNoticeIssued.key_person") is True]
-    with_ack = [c for c in cohort if _handoffs(c, "acknowledge")]
+    with_ack = [c for c in members if _handoffs(c, "acknowledge")]
     report_due = [c for c in released if _report_settled(c)]
-    lost = [c for c in cohort if any(a.get("type") == "ContactLost" for a in c["alerts"])]
-    kpis = {
-        "notice_on_time": _rate(cohort, lambda c: not c.get("flags", {}).get("notice_late")),
-        "handover": _rate(with_ack, _acknowledged_before_release),
-        "key_person_pickup": _rate(key_released, _picked_up),
-        "report_within_limit": _rate(report_due, _reported_in_time),
-        "contact_lost": {
-            "numerator": len(lost),
-            "denominator": len(released),
-            "rate": len(lost) / len(released) if released else None,
-            "exceptions": [c["case_id"] for c in lost],
-        },
-        "resettlement_coverage": _rate(released, lambda c: "ResettlementPlanCreated" in c["facts"]),
+    lost = [c for c in members if any(a.get("type") == "ContactLost" for a in c["alerts"])]
+    kpis: dict[str, KPI] = {
+        "notice_on_time": rate(members, lambda c: not c.get("flags", {}).get("notice_late")),
+        "handover": rate(with_ack, _acknowledged_before_release),
+        "key_person_pickup": rate(key_released, _picked_up),
+        "report_within_limit": rate(report_due, _reported_in_time),
+        "contact_lost": count(lost, released),
+        "resettlement_coverage": rate(released, lambda c: "ResettlementPlanCreated" in c["facts"]),
     }
-    for key, k in kpis.items():
-        k["target"] = _TARGETS[key]
-    return {
-        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "agency": agency,
-        "cases": len(cohort),
-        "kpis": kpis,
-    }
+    return result(members, start, end, agency, with_targets(kpis, RELEASE_KPIS))
 
 
 def involves(case: Case, agency: str) -> bool:
@@ -96,45 +74,10 @@ def involves(case: Case, agency: str) -> bool:
 
 def render_release(kpis: dict[str, Any], console: Console) -> None:
     """Print `release_kpis`'s result as a table, labels in Chinese and English."""
-    period = kpis.get("period") or {}
-    start, end = period.get("start"), period.get("end")
-    dates = f"{start or '…'} – {end or '…'}" if start or end else "全部日期 all dates"
-    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
-    if kpis.get("agency"):
-        scope.append(f"机构 agency {kpis['agency']}")
-    t = Table(
-        "KPI",
-        "分子 numerator",
-        "分母 denominator",
-        "比率 rate",
-        "目标 target",
-        title="刑满释放衔接指标 release hand-over KPIs",
-        caption=" · ".join(scope),
-    )
-    for key, zh, en, target in RELEASE_KPIS:
-        k = kpis["kpis"][key]
-        missed = (target == 0 and k["numerator"] > 0) or (
-            target == 1.0 and k["rate"] is not None and k["rate"] < 1.0
-        )
-        t.add_row(
-            f"{zh} {en}",
-            str(k["numerator"]),
-            str(k["denominator"]),
-            _percent(k["rate"]),
-            "—" if target is None else (_percent(target) if key != "contact_lost" else str(target)),
-            style="red" if missed else None,
-        )
-    console.print(t)
+    render_kpis(kpis, RELEASE_KPIS, console, title="刑满释放衔接指标 release hand-over KPIs")
 
 
 # -- the per-case tests ---------------------------------------------------------------------------------
-def _opened_in(case: Case, start: date | None, end: date | None) -> bool:
-    if not case.get("opened_at"):
-        return False
-    day = local_date(parse_time(case["opened_at"]))
-    return (start is None or day >= start) and (end is None or day <= end)
-
-
 def _handoffs(case: Case, step: str) -> list[dict[str, Any]]:
     return [h for h in case["handoffs"].values() if h["step"] == step]
 
@@ -169,17 +112,3 @@ def _report_settled(case: Case) -> bool:
 
 def _reported_in_time(case: Case) -> bool:
     return all(h["state"] == "fulfilled" and h["late"] is False for h in _handoffs(case, "report"))
-
-
-def _rate(cases: list[Case], ok: Callable[[Case], bool]) -> KPI:
-    hits = [ok(c) for c in cases]
-    return {
-        "numerator": sum(hits),
-        "denominator": len(cases),
-        "rate": sum(hits) / len(cases) if cases else None,
-        "exceptions": [c["case_id"] for c, hit in zip(cases, hits, strict=True) if not hit],
-    }
-
-
-def _percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate:.1%}"

@@ -1,7 +1,7 @@
 """Community corrections KPIs (workflows.md §3), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`):
+a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["JZ-2"]}
 
@@ -27,20 +27,28 @@ from datetime import date
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from .engine import Case
-from .kpi import _opened_in, _percent, _rate
-from .kpi_mediation import _agencies
+from .kpi_common import (
+    KPI,
+    KpiRows,
+    breakdown,
+    cohort,
+    count,
+    group,
+    named,
+    rate,
+    render_breakdown,
+    render_kpis,
+    result,
+    with_targets,
+)
 
-KPI = dict[str, Any]
-# (key, Chinese label, English label, target): the order the tables show them in.
-CORRECTIONS_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
+CORRECTIONS_KPIS: KpiRows = (
     ("reported_on_time", "按时报到率", "on-time reporting rate", None),
     ("absconders", "脱管人数", "absconders", 0),
     ("investigations_on_time", "调查评估按时率", "investigations on time", None),
 )
-_TARGETS = {key: target for key, _, _, target in CORRECTIONS_KPIS}
 _SHORT = {
     "reported_on_time": "按时报到 on time",
     "absconders": "脱管 absconded",
@@ -58,26 +66,10 @@ def corrections_kpis(
     published to. Returns ``{"period", "agency", "cases", "kpis", "by_agency"}``; ``kpis`` keyed and
     ordered as `CORRECTIONS_KPIS`.
     """
-    cohort = [
-        c
-        for c in cases
-        if c.get("workflow") == "corrections"
-        and _opened_in(c, start, end)
-        and (agency is None or agency in _agencies(c))
-    ]
-    by_agency: dict[str, list[Case]] = {}
-    for c in cohort:
-        by_agency.setdefault(first_agency(c)[0], []).append(c)
-    return {
-        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "agency": agency,
-        "cases": len(cohort),
-        "kpis": _kpis(cohort),
-        "by_agency": {
-            a: {"name": first_agency(cs[0])[1], "cases": len(cs), "kpis": _kpis(cs)}
-            for a, cs in sorted(by_agency.items())
-        },
-    }
+    members = cohort(cases, "corrections", start, end, agency)
+    firsts = sorted(group(members, lambda c: first_agency(c)[0]).items())
+    by_agency = breakdown(firsts, _kpis, lambda cs: first_agency(cs[0])[1])
+    return result(members, start, end, agency, _kpis(members), by_agency=by_agency)
 
 
 def _first(case: Case, step: str) -> dict[str, Any] | None:
@@ -108,66 +100,16 @@ def _kpis(cases: list[Case]) -> dict[str, KPI]:
     ordered = [c for c in cases if _first(c, "report") is not None]
     reporting = [c for c in ordered if settled(_first(c, "report"))]
     investigated = [c for c in cases if settled(_first(c, "investigation"))]
-    gone = [c for c in ordered if absconded(c)]
     kpis: dict[str, KPI] = {
-        "reported_on_time": _rate(reporting, lambda c: on_time(_first(c, "report"))),
-        "absconders": {
-            "numerator": len(gone),
-            "denominator": len(ordered),
-            "rate": len(gone) / len(ordered) if ordered else None,
-            "exceptions": [c["case_id"] for c in gone],
-        },
-        "investigations_on_time": _rate(investigated, lambda c: on_time(_first(c, "investigation"))),
+        "reported_on_time": rate(reporting, lambda c: on_time(_first(c, "report"))),
+        "absconders": count([c for c in ordered if absconded(c)], ordered),
+        "investigations_on_time": rate(investigated, lambda c: on_time(_first(c, "investigation"))),
     }
-    for key, k in kpis.items():
-        k["target"] = _TARGETS[key]
-    return kpis
+    return with_targets(kpis, CORRECTIONS_KPIS)
 
 
 # -- showing --------------------------------------------------------------------------------------------
-def _cell(key: str, k: KPI) -> str:
-    if key == "absconders":
-        return str(k["numerator"])
-    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
-
-
 def render_corrections(kpis: dict[str, Any], console: Console) -> None:
     """Print `corrections_kpis`'s result: the KPIs, then by corrections agency."""
-    period = kpis.get("period") or {}
-    first, last = period.get("start"), period.get("end")
-    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
-    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
-    if kpis.get("agency"):
-        scope.append(f"机构 agency {kpis['agency']}")
-    t = Table(
-        "KPI",
-        "分子 numerator",
-        "分母 denominator",
-        "比率 rate",
-        "目标 target",
-        title="社区矫正指标 community corrections KPIs",
-        caption=" · ".join(scope),
-    )
-    for key, zh, en, target in CORRECTIONS_KPIS:
-        k = kpis["kpis"][key]
-        t.add_row(
-            f"{zh} {en}",
-            str(k["numerator"]),
-            str(k["denominator"]),
-            _percent(k["rate"]),
-            "—" if target is None else str(target),
-            style="red" if target == 0 and k["numerator"] > 0 else None,
-        )
-    console.print(t)
-    if not kpis["by_agency"]:
-        return
-    t = Table(
-        "", "案件 cases", *(_SHORT[key] for key, *_ in CORRECTIONS_KPIS), title="按社区矫正机构 by agency"
-    )
-    for a, v in kpis["by_agency"].items():
-        t.add_row(
-            f"{v['name'] or a} ({a})",
-            str(v["cases"]),
-            *(_cell(key, v["kpis"][key]) for key, *_ in CORRECTIONS_KPIS),
-        )
-    console.print(t)
+    render_kpis(kpis, CORRECTIONS_KPIS, console, title="社区矫正指标 community corrections KPIs")
+    render_breakdown(console, "按社区矫正机构 by agency", named(kpis["by_agency"]), CORRECTIONS_KPIS, _SHORT)

@@ -26,25 +26,31 @@ from datetime import date
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from fengqiao.schemas.envelope import parse_time
 
 from .engine import Case, fact
-from .kpi import _opened_in, _percent, _rate
-from .kpi_mediation import _agencies
+from .kpi_common import (
+    KPI,
+    KpiRows,
+    breakdown,
+    cohort,
+    median_value,
+    rate,
+    render_breakdown,
+    render_kpis,
+    result,
+    with_targets,
+)
 from .workflows.legal_aid import ON_REGISTER, route
 
-KPI = dict[str, Any]
 ROUTES = {"notified": "通知辩护", "applied": "申请"}
 ASSIGN_STEPS = ("assign_notified", "assign_granted")
-# (key, Chinese label, English label, target): the order the tables show them in.
-LEGAL_AID_KPIS: tuple[tuple[str, str, str, float | None], ...] = (
+LEGAL_AID_KPIS: KpiRows = (
     ("days_to_assignment", "指派律师用时（日，中位数）", "days to assignment (median)", None),
     ("decided_within_7_days", "7日内作出决定率", "decisions within 7 days", None),
     ("grant_rate_eligible", "符合条件申请人给予援助率", "grant rate for eligible applicants", None),
 )
-_TARGETS = {key: target for key, _, _, target in LEGAL_AID_KPIS}
 _SHORT = {
     "days_to_assignment": "指派用时 days",
     "decided_within_7_days": "7日决定 decided ≤7d",
@@ -62,21 +68,9 @@ def legal_aid_kpis(
     or that it published to. Returns ``{"period", "agency", "cases", "kpis", "by_route"}``; ``kpis``
     keyed and ordered as `LEGAL_AID_KPIS`.
     """
-    cohort = [
-        c
-        for c in cases
-        if c.get("workflow") == "legal_aid"
-        and _opened_in(c, start, end)
-        and (agency is None or agency in _agencies(c))
-    ]
-    by_route = {r: [c for c in cohort if route(c) == r] for r in ROUTES}
-    return {
-        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "agency": agency,
-        "cases": len(cohort),
-        "kpis": _kpis(cohort),
-        "by_route": {r: {"cases": len(cs), "kpis": _kpis(cs)} for r, cs in by_route.items() if cs},
-    }
+    members = cohort(cases, "legal_aid", start, end, agency)
+    by_route = ((r, [c for c in members if route(c) == r]) for r in ROUTES)
+    return result(members, start, end, agency, _kpis(members), by_route=breakdown(by_route, _kpis))
 
 
 # -- the per-case tests ---------------------------------------------------------------------------------
@@ -132,60 +126,29 @@ def _kpis(cases: list[Case]) -> dict[str, KPI]:
     eligible_decided = [c for c in applications if eligible(c) and decided(c)]
     kpis: dict[str, KPI] = {
         "days_to_assignment": {
-            "value": round(statistics.median(days.values()), 2) if days else None,
+            "value": median_value(days.values()),
             "mean": round(statistics.fmean(days.values()), 2) if days else None,
             "denominator": len(days),
             "late": late,
             "exceptions": late,
         },
-        "decided_within_7_days": _rate([c for c in applications if decision_settled(c)], decided_in_time),
+        "decided_within_7_days": rate([c for c in applications if decision_settled(c)], decided_in_time),
         "grant_rate_eligible": {
-            **_rate(eligible_decided, granted),
+            **rate(eligible_decided, granted),
             "exempt": sum(fact(c, "MeansTestExemptionDecided.exempt") is True for c in applications),
         },
     }
-    for key, k in kpis.items():
-        k["target"] = _TARGETS[key]
-    return kpis
+    return with_targets(kpis, LEGAL_AID_KPIS)
 
 
 # -- showing --------------------------------------------------------------------------------------------
-def _cell(key: str, k: KPI) -> str:
-    if key == "days_to_assignment":
-        return "—" if k["value"] is None else f"{k['value']:.1f}"
-    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
-
-
 def render_legal_aid(kpis: dict[str, Any], console: Console) -> None:
-    """Print `legal_aid_kpis`'s result: the KPIs, then by route."""
-    period = kpis.get("period") or {}
-    first, last = period.get("start"), period.get("end")
-    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
-    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
-    if kpis.get("agency"):
-        scope.append(f"机构 agency {kpis['agency']}")
-    t = Table(
-        "KPI",
-        "分子 numerator",
-        "分母 denominator",
-        "比率/数值 rate/value",
-        "例外 exceptions",
-        title="法律援助指标 legal aid KPIs",
-        caption=" · ".join(scope),
+    """Print `legal_aid_kpis`'s result: the KPIs (the last column their exceptions), then by route."""
+    render_kpis(kpis, LEGAL_AID_KPIS, console, title="法律援助指标 legal aid KPIs", last="exceptions")
+    render_breakdown(
+        console,
+        "按来源 by route",
+        [(f"{ROUTES[r]} {r}", v) for r, v in kpis["by_route"].items()],
+        LEGAL_AID_KPIS,
+        _SHORT,
     )
-    for key, zh, en, _ in LEGAL_AID_KPIS:
-        k = kpis["kpis"][key]
-        shown = ", ".join(k["exceptions"]) or "—"
-        if key == "days_to_assignment":
-            mean = "—" if k["mean"] is None else f"{k['mean']:.1f}"
-            value = f"{_cell(key, k)} (均值 mean {mean})"
-            t.add_row(f"{zh} {en}", "—", str(k["denominator"]), value, shown)
-            continue
-        t.add_row(f"{zh} {en}", str(k["numerator"]), str(k["denominator"]), _percent(k["rate"]), shown)
-    console.print(t)
-    rows = [(f"{ROUTES[r]} {r}", v) for r, v in kpis["by_route"].items()]
-    if rows:
-        b = Table("", "案件 cases", *(_SHORT[key] for key, *_ in LEGAL_AID_KPIS), title="按来源 by route")
-        for label, v in rows:
-            b.add_row(label, str(v["cases"]), *(_cell(key, v["kpis"][key]) for key, *_ in LEGAL_AID_KPIS))
-        console.print(b)

@@ -1,7 +1,7 @@
 """Mediation KPIs (workflows.md §2), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`):
+a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["TJ-2"]}
 
@@ -24,22 +24,33 @@ measured), so an escalated dispute counts where it started.
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from fengqiao.schemas.envelope import parse_time
 
 from .engine import Case, fact, open_handoffs
-from .kpi import _opened_in, _percent, _rate
+from .kpi_common import (
+    KPI,
+    KpiRows,
+    breakdown,
+    cohort,
+    count,
+    group,
+    median,
+    named,
+    rate,
+    render_breakdown,
+    render_kpis,
+    result,
+    with_targets,
+)
 from .policy import PolicySet, default_policy_set
 from .workflows.mediation import door
 
-KPI = dict[str, Any]
 DOORS = ("court_pre_filing", "court_post_filing", "police", "petition", "own_intake")
 DOOR_ZH = {
     "court_pre_filing": "诉前委派",
@@ -48,15 +59,13 @@ DOOR_ZH = {
     "petition": "访调对接",
     "own_intake": "自行受理",
 }
-# (key, Chinese label, English label, target): the order the tables show them in.
-MEDIATION_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
+MEDIATION_KPIS: KpiRows = (
     ("success", "调解成功率", "success rate", None),
     ("village_share", "村级化解率", "resolved at village level", None),
     ("median_days", "化解天数中位数", "median days to resolution", None),
     ("confirmation", "司法确认率", "judicial confirmation rate", None),
     ("turned_criminal", "民转刑案件", "disputes turned criminal", 0),
 )
-_TARGETS = {key: target for key, _, _, target in MEDIATION_KPIS}
 _SHORT = {  # column headers of the breakdown tables
     "success": "成功率 success",
     "village_share": "村级 village",
@@ -82,28 +91,15 @@ def mediation_kpis(
     "by_agency"}``; ``kpis`` keyed and ordered as `MEDIATION_KPIS`.
     """
     policies = policies or default_policy_set()
-    cohort = [
-        c
-        for c in cases
-        if c.get("workflow") == "mediation"
-        and _opened_in(c, start, end)
-        and (agency is None or agency in _agencies(c))
-    ]
-    by_door = {d: [c for c in cohort if door(c) == d] for d in DOORS}
-    leads: dict[str, list[Case]] = {}
-    for c in cohort:
-        leads.setdefault(lead(c)[0], []).append(c)
-    return {
-        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "agency": agency,
-        "cases": len(cohort),
-        "kpis": _kpis(cohort, policies),
-        "by_door": {d: {"cases": len(cs), "kpis": _kpis(cs, policies)} for d, cs in by_door.items() if cs},
-        "by_agency": {
-            a: {"name": lead(cs[0])[1], "cases": len(cs), "kpis": _kpis(cs, policies)}
-            for a, cs in sorted(leads.items())
-        },
-    }
+    members = cohort(cases, "mediation", start, end, agency)
+
+    def kpis_of(cs: list[Case]) -> dict[str, KPI]:
+        return _kpis(cs, policies)
+
+    by_door = breakdown(((d, [c for c in members if door(c) == d]) for d in DOORS), kpis_of)
+    leads = sorted(group(members, lambda c: lead(c)[0]).items())
+    by_agency = breakdown(leads, kpis_of, lambda cs: lead(cs[0])[1])
+    return result(members, start, end, agency, kpis_of(members), by_door=by_door, by_agency=by_agency)
 
 
 def lead(case: Case) -> tuple[str, str | None]:
@@ -146,110 +142,25 @@ def confirmation_late(case: Case, policies: PolicySet) -> bool:
 def _kpis(cases: list[Case], policies: PolicySet) -> dict[str, KPI]:
     agreed = [c for c in cases if outcome(c) == "agreed"]
     concluded = [c for c in cases if outcome(c) != "pending"]
-    days = [days_to_agreement(c) for c in agreed]
     criminal = [c for c in cases if "DisputeTurnedCriminal" in c["facts"]]
     kpis: dict[str, KPI] = {
-        "success": _rate(concluded, lambda c: outcome(c) == "agreed"),
-        "village_share": _rate(agreed, lambda c: fact(c, "MediationAgreementReached.level") == "village"),
-        "median_days": {
-            "value": round(statistics.median(days), 2) if days else None,
-            "denominator": len(days),
-            "exceptions": [],
-        },
+        "success": rate(concluded, lambda c: outcome(c) == "agreed"),
+        "village_share": rate(agreed, lambda c: fact(c, "MediationAgreementReached.level") == "village"),
+        "median_days": median([days_to_agreement(c) for c in agreed]),
         "confirmation": {
-            **_rate(agreed, lambda c: "JudicialConfirmationGranted" in c["facts"]),
+            **rate(agreed, lambda c: "JudicialConfirmationGranted" in c["facts"]),
             "requested": sum("JudicialConfirmationRequested" in c["facts"] for c in agreed),
             "late": [c["case_id"] for c in agreed if confirmation_late(c, policies)],
         },
-        "turned_criminal": {
-            "numerator": len(criminal),
-            "denominator": len(cases),
-            "rate": len(criminal) / len(cases) if cases else None,
-            "exceptions": [c["case_id"] for c in criminal],
-        },
+        "turned_criminal": count(criminal, cases),
     }
-    for key, k in kpis.items():
-        k["target"] = _TARGETS[key]
-    return kpis
-
-
-def _agencies(case: Case) -> set[str]:
-    found = {e["source"] for e in case["events"]}
-    found |= {
-        d["agency_id"]
-        for d in _walk([case["facts"], case["handoffs"]])
-        if isinstance(d.get("agency_id"), str)
-    }
-    return found
-
-
-def _walk(obj: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from _walk(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk(v)
+    return with_targets(kpis, MEDIATION_KPIS)
 
 
 # -- showing --------------------------------------------------------------------------------------------
-def _cell(key: str, k: KPI) -> str:
-    if key == "median_days":
-        return "—" if k["value"] is None else f"{k['value']:.1f}"
-    if key == "turned_criminal":
-        return str(k["numerator"])
-    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
-
-
 def render_mediation(kpis: dict[str, Any], console: Console) -> None:
     """Print `mediation_kpis`'s result: the KPIs, then by door and by lead agency."""
-    period = kpis.get("period") or {}
-    first, last = period.get("start"), period.get("end")
-    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
-    scope = [dates, f"{kpis.get('cases', 0)} 案件 cases"]
-    if kpis.get("agency"):
-        scope.append(f"机构 agency {kpis['agency']}")
-    t = Table(
-        "KPI",
-        "分子 numerator",
-        "分母 denominator",
-        "比率/数值 rate/value",
-        "目标 target",
-        title="矛盾纠纷调解指标 mediation KPIs",
-        caption=" · ".join(scope),
-    )
-    for key, zh, en, target in MEDIATION_KPIS:
-        k = kpis["kpis"][key]
-        if key == "median_days":
-            t.add_row(f"{zh} {en}", "—", str(k["denominator"]), _cell(key, k), "—")
-            continue
-        missed = target == 0 and k["numerator"] > 0
-        t.add_row(
-            f"{zh} {en}",
-            str(k["numerator"]),
-            str(k["denominator"]),
-            _percent(k["rate"]),
-            "—" if target is None else str(target),
-            style="red" if missed else None,
-        )
-    console.print(t)
-    _breakdown(
-        console,
-        "按来源渠道 by door",
-        [(f"{DOOR_ZH[d]} {d}", v) for d, v in kpis["by_door"].items()],
-    )
-    _breakdown(
-        console,
-        "按牵头机构 by lead agency",
-        [(f"{v['name'] or a} ({a})", v) for a, v in kpis["by_agency"].items()],
-    )
-
-
-def _breakdown(console: Console, title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
-    if not rows:
-        return
-    t = Table("", "案件 cases", *(_SHORT[key] for key, *_ in MEDIATION_KPIS), title=title)
-    for label, v in rows:
-        t.add_row(label, str(v["cases"]), *(_cell(key, v["kpis"][key]) for key, *_ in MEDIATION_KPIS))
-    console.print(t)
+    render_kpis(kpis, MEDIATION_KPIS, console, title="矛盾纠纷调解指标 mediation KPIs")
+    doors = [(f"{DOOR_ZH[d]} {d}", v) for d, v in kpis["by_door"].items()]
+    render_breakdown(console, "按来源渠道 by door", doors, MEDIATION_KPIS, _SHORT)
+    render_breakdown(console, "按牵头机构 by lead agency", named(kpis["by_agency"]), MEDIATION_KPIS, _SHORT)

@@ -1,7 +1,7 @@
 """一所六站点 KPIs (workflows.md §5), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`):
+a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["FW-2"]}
 
@@ -21,20 +21,29 @@ not forward counts overall only), ``by_service`` by service type.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from .engine import Case, fact
-from .kpi import _opened_in, _percent, _rate
-from .kpi_mediation import _agencies
+from .kpi_common import (
+    KPI,
+    KpiRows,
+    breakdown,
+    cohort,
+    group,
+    median,
+    named,
+    rate,
+    render_breakdown,
+    render_kpis,
+    result,
+    with_targets,
+)
 from .workflows.services import service_handoff, service_of
 
-KPI = dict[str, Any]
 SERVICE_ZH = {
     "notary": "公证协办",
     "legal_aid": "法律援助代办",
@@ -43,13 +52,11 @@ SERVICE_ZH = {
     "enforcement_feedback": "行政执法意见收集",
     "legislative_opinion": "立法民意采集",
 }
-# (key, Chinese label, English label, target): the order the tables show them in.
-SERVICES_KPIS: tuple[tuple[str, str, str, float | int | None], ...] = (
+SERVICES_KPIS: KpiRows = (
     ("closure", "办结率", "closure rate", None),
     ("median_days", "办结天数中位数", "median days to close", None),
     ("overdue", "逾期率", "overdue share", None),
 )
-_TARGETS = {key: target for key, _, _, target in SERVICES_KPIS}
 _SHORT = {"closure": "办结 closed", "median_days": "中位天数 days", "overdue": "逾期 overdue"}
 
 
@@ -67,35 +74,18 @@ def services_kpis(
     was escalated to) or that it published to. Returns ``{"period", "agency", "cases", "kpis",
     "by_body", "by_service"}``; ``kpis`` keyed and ordered as `SERVICES_KPIS`.
     """
-    cohort = [
-        c
-        for c in cases
-        if c.get("workflow") == "services"
-        and _opened_in(c, start, end)
-        and (agency is None or agency in _agencies(c))
-    ]
-    bodies: dict[str, list[Case]] = {}
-    names: dict[str, str | None] = {}
-    services: dict[str, list[Case]] = {}
-    for c in cohort:
-        services.setdefault(service_of(c) or "(unknown)", []).append(c)
-        h = service_handoff(c)
-        if h is not None:
-            body = h["obliged"]
-            bodies.setdefault(body["agency_id"], []).append(c)
-            names[body["agency_id"]] = body.get("name")
-    return {
-        "period": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
-        "agency": agency,
-        "cases": len(cohort),
-        "kpis": _kpis(cohort),
-        "by_body": {
-            b: {"name": names[b], "cases": len(cs), "kpis": _kpis(cs)} for b, cs in sorted(bodies.items())
-        },
-        "by_service": {
-            s: {"cases": len(cs), "kpis": _kpis(cs)} for s, cs in sorted(services.items(), key=_in_order)
-        },
-    }
+    members = cohort(cases, "services", start, end, agency)
+    bodies = group(members, lambda c: _body(c).get("agency_id"))  # a request not forwarded: overall only
+    services = group(members, lambda c: service_of(c) or "(unknown)")
+    by_body = breakdown(sorted(bodies.items()), _kpis, lambda cs: _body(cs[-1]).get("name"))
+    by_service = breakdown(sorted(services.items(), key=_in_order), _kpis)
+    return result(members, start, end, agency, _kpis(members), by_body=by_body, by_service=by_service)
+
+
+def _body(case: Case) -> dict[str, Any]:
+    """The service body the request was forwarded to, as its handoff names it; {} if not forwarded."""
+    h = service_handoff(case)
+    return h["obliged"] if h is not None else {}
 
 
 def _in_order(item: tuple[str, Any]) -> int:
@@ -115,77 +105,24 @@ def overdue(case: Case) -> bool:
 
 def _kpis(cases: list[Case]) -> dict[str, KPI]:
     done = [c for c in cases if closed(c)]
-    days = [fact(c, "ServiceRequestClosed.days_to_close") for c in done]
     forwarded = [c for c in cases if service_handoff(c) is not None]
-    late = _rate(forwarded, overdue)
+    late = rate(forwarded, overdue)
     kpis: dict[str, KPI] = {
-        "closure": _rate(cases, closed),
-        "median_days": {
-            "value": round(float(statistics.median(days)), 2) if days else None,
-            "denominator": len(days),
-            "exceptions": [],
-        },
+        "closure": rate(cases, closed),
+        "median_days": median([fact(c, "ServiceRequestClosed.days_to_close") for c in done]),
         # Here the exceptions are the requests that were overdue (the numerator), as for a count.
         "overdue": {**late, "exceptions": [c["case_id"] for c in forwarded if overdue(c)]},
     }
-    for key, k in kpis.items():
-        k["target"] = _TARGETS[key]
-    return kpis
+    return with_targets(kpis, SERVICES_KPIS)
 
 
 # -- showing --------------------------------------------------------------------------------------------
-def _cell(key: str, k: KPI) -> str:
-    if key == "median_days":
-        return "—" if k["value"] is None else f"{k['value']:.1f}"
-    return f"{_percent(k['rate'])} ({k['numerator']}/{k['denominator']})"
-
-
 def render_services(kpis: dict[str, Any], console: Console) -> None:
     """Print `services_kpis`'s result: the KPIs, then by service body and by service type."""
-    period = kpis.get("period") or {}
-    first, last = period.get("start"), period.get("end")
-    dates = f"{first or '…'} – {last or '…'}" if first or last else "全部日期 all dates"
-    scope = [dates, f"{kpis.get('cases', 0)} 申请 requests"]
-    if kpis.get("agency"):
-        scope.append(f"机构 agency {kpis['agency']}")
-    t = Table(
-        "KPI",
-        "分子 numerator",
-        "分母 denominator",
-        "比率/数值 rate/value",
-        "目标 target",
-        title="一所六站点指标 six-service KPIs",
-        caption=" · ".join(scope),
-    )
-    for key, zh, en, target in SERVICES_KPIS:
-        k = kpis["kpis"][key]
-        if key == "median_days":
-            t.add_row(f"{zh} {en}", "—", str(k["denominator"]), _cell(key, k), "—")
-            continue
-        t.add_row(
-            f"{zh} {en}",
-            str(k["numerator"]),
-            str(k["denominator"]),
-            _percent(k["rate"]),
-            "—" if target is None else str(target),
-        )
-    console.print(t)
-    _breakdown(
-        console,
-        "按办理机构 by service body",
-        [(f"{v['name'] or b} ({b})", v) for b, v in kpis["by_body"].items()],
-    )
-    _breakdown(
-        console,
-        "按服务类别 by service",
-        [(f"{SERVICE_ZH.get(s, s)} {s}", v) for s, v in kpis["by_service"].items()],
-    )
-
-
-def _breakdown(console: Console, title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
-    if not rows:
-        return
-    t = Table("", "申请 requests", *(_SHORT[key] for key, *_ in SERVICES_KPIS), title=title)
-    for label, v in rows:
-        t.add_row(label, str(v["cases"]), *(_cell(key, v["kpis"][key]) for key, *_ in SERVICES_KPIS))
-    console.print(t)
+    render_kpis(kpis, SERVICES_KPIS, console, title="一所六站点指标 six-service KPIs", noun="申请 requests")
+    services = [(f"{SERVICE_ZH.get(s, s)} {s}", v) for s, v in kpis["by_service"].items()]
+    for title, rows in (
+        ("按办理机构 by service body", named(kpis["by_body"])),
+        ("按服务类别 by service", services),
+    ):
+        render_breakdown(console, title, rows, SERVICES_KPIS, _SHORT, noun="申请 requests")

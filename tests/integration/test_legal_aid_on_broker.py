@@ -10,25 +10,16 @@ runs the demo deployment, whose assistance register (`infra/deployments/demo/reg
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from helpers import collect, header, run_cli
-from helpers import release_event as agency_event
+from helpers import HubBroker, handoff, run_cli
 
-from fengqiao.connectors.addressing import addressed
 from fengqiao.hub import Hub
 from fengqiao.settings import Settings
-from fengqiao.streams import topics
-from fengqiao.streams.clock import FileClock
-from fengqiao.streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -49,54 +40,10 @@ def person(id_number: str) -> dict[str, Any]:
     return {"person_id": f"P-{id_number[-4:]}", "name": "李秀英", "id_number": id_number, "phone": None}
 
 
-class Broker:
-    """Publish through the real broker, move the worker's clock, wait on a case's state."""
+class Broker(HubBroker):
+    """The legal aid topic's decisions; the agencies' events of the stories."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
-        self.hub, self.settings = hub, settings
-        self.clock = FileClock(settings.data_dir / "clock")
-
-    def publish(self, case_id: str, etype: str, t: datetime, source: str, **fields: Any) -> None:
-        env, record = agency_event(etype, case_id, t, source, **fields)
-
-        async def go() -> None:
-            assert self.hub.codec is not None
-            async with Publisher(self.hub.bootstrap, self.hub.codec) as pub:
-                await pub.publish(env, record)
-
-        asyncio.run(go())
-
-    def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=10)
-        return r.json() if r.status_code == 200 else None
-
-    def wait(
-        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            case = self.case(case_id)
-            if case is not None and until(case):
-                return case
-            time.sleep(0.05)  # polling the worker's view: the condition, not the sleep, ends the wait
-        pytest.fail(f"{case_id} did not reach the expected state in {timeout}s: {self.case(case_id)}")
-
-    def decisions(self, case_id: str, etype: str, want: int = 1) -> list[tuple[Any, dict[str, Any]]]:
-        """The hub's ``etype`` decisions on the case, as they are on the legal aid topic."""
-        assert self.hub.codec is not None
-        found = asyncio.run(
-            collect(
-                self.hub.bootstrap,
-                topics.workflow_topic("legal_aid"),
-                lambda m: m.key == case_id.encode() and header(m, "ce_type") == etype,
-                want,
-            )
-        )
-        return [(m, self.hub.codec.decode(m.value)[1]) for m in found]
-
-    def addressed_to(self, case_id: str, etype: str) -> tuple[str, ...]:
-        [(msg, record)] = self.decisions(case_id, etype)
-        return addressed(etype, "hub", header(msg, "ce_source") or "", record).agencies
+    workflow = "legal_aid"
 
     # -- the agencies' events -----------------------------------------------------------------------
     def apply(
@@ -144,10 +91,6 @@ def broker(hub: Hub, hub_settings: Settings) -> Broker:
 
 def new_case(what: str) -> str:
     return f"FY-{what}-{uuid.uuid4().hex[:8]}"
-
-
-def handoff(case: dict[str, Any], step: str, n: int = 1) -> dict[str, Any]:
-    return case["handoffs"].get(f"{case['case_id']}/{step}/{n}") or {}
 
 
 def test_defendant_notice_with_the_lawyer_assigned_on_day_4_is_overdue(broker: Broker) -> None:

@@ -197,8 +197,9 @@ def test_bench_prints_both_figures_and_their_ratio(tmp_path: Path) -> None:
     for path in ("hub", "raw"):
         assert result[path]["delivered"] == 300 and result[path]["events_per_s"] > 0
         assert result[path]["p99_ms"] >= result[path]["p50_ms"] > 0
+    # The JSON carries the ratio to three decimals: under load it can be as small as 0.02.
     assert result["ratio"] == pytest.approx(
-        result["hub"]["events_per_s"] / result["raw"]["events_per_s"], 0.01
+        result["hub"]["events_per_s"] / result["raw"]["events_per_s"], rel=0.01, abs=0.0006
     )
 
 

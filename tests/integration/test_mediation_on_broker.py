@@ -8,25 +8,17 @@ police station qs-ps-1, tribunal qs-tribunal-1, county court qs-court.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from helpers import collect, header, run_cli
-from helpers import release_event as agency_event
+from helpers import HubBroker, handoff, header, run_cli
 
 from fengqiao.connectors.addressing import addressed
 from fengqiao.hub import Hub
 from fengqiao.settings import Settings
-from fengqiao.streams import topics
-from fengqiao.streams.clock import FileClock
-from fengqiao.streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -45,50 +37,10 @@ REFERRERS = {
 }
 
 
-class Broker:
-    """Publish through the real broker, move the worker's clock, wait on a case's state."""
+class Broker(HubBroker):
+    """The mediation topic's decisions; the agencies' events of the stories."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
-        self.hub, self.settings = hub, settings
-        self.clock = FileClock(settings.data_dir / "clock")
-
-    def publish(self, case_id: str, etype: str, t: datetime, source: str, **fields: Any) -> None:
-        env, record = agency_event(etype, case_id, t, source, **fields)
-
-        async def go() -> None:
-            assert self.hub.codec is not None
-            async with Publisher(self.hub.bootstrap, self.hub.codec) as pub:
-                await pub.publish(env, record)
-
-        asyncio.run(go())
-
-    def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=10)
-        return r.json() if r.status_code == 200 else None
-
-    def wait(
-        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            case = self.case(case_id)
-            if case is not None and until(case):
-                return case
-            time.sleep(0.05)  # polling the worker's view: the condition, not the sleep, ends the wait
-        pytest.fail(f"{case_id} did not reach the expected state in {timeout}s: {self.case(case_id)}")
-
-    def decisions(self, case_id: str, etype: str, want: int = 1) -> list[tuple[Any, dict[str, Any]]]:
-        """The hub's ``etype`` decisions on the case, as they are on the mediation topic."""
-        assert self.hub.codec is not None
-        found = asyncio.run(
-            collect(
-                self.hub.bootstrap,
-                topics.workflow_topic("mediation"),
-                lambda m: m.key == case_id.encode() and header(m, "ce_type") == etype,
-                want,
-            )
-        )
-        return [(m, self.hub.codec.decode(m.value)[1]) for m in found]
+    workflow = "mediation"
 
     # -- the agencies' events -----------------------------------------------------------------------
     def refer(self, case_id: str, door: str, t: datetime, risk: dict[str, Any] | None = None) -> None:
@@ -145,10 +97,6 @@ def broker(hub: Hub, hub_settings: Settings) -> Broker:
 
 def new_case(door: str) -> str:
     return f"TJ-{door}-{uuid.uuid4().hex[:8]}"
-
-
-def handoff(case: dict[str, Any], step: str, n: int = 1) -> dict[str, Any]:
-    return case["handoffs"].get(f"{case['case_id']}/{step}/{n}") or {}
 
 
 def test_court_delegation_extended_agreed_and_judicially_confirmed(broker: Broker) -> None:

@@ -6,23 +6,17 @@ timer turns the deadlines that passed into events within a fraction of a second.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-from helpers import release_event
+from helpers import HubBroker, release_event
 
 from fengqiao.hub import Hub
 from fengqiao.settings import Settings
-from fengqiao.streams.clock import FileClock
-from fengqiao.streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -31,36 +25,8 @@ RELEASE = datetime(2026, 10, 13, 1, 0, tzinfo=UTC)
 HOME = {"code": "339901001001", "name": "东溪村"}
 
 
-class Broker:
-    """Publish through the real broker, move the worker's clock, wait on a case's state."""
-
-    def __init__(self, hub: Hub, settings: Settings) -> None:
-        self.hub = hub
-        self.clock = FileClock(settings.data_dir / "clock")
-
-    def publish(self, *events: tuple[Any, dict[str, Any]]) -> None:
-        async def go() -> None:
-            assert self.hub.codec is not None
-            async with Publisher(self.hub.bootstrap, self.hub.codec) as pub:
-                for env, record in events:
-                    await pub.publish(env, record)
-
-        asyncio.run(go())
-
-    def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=10)
-        return r.json() if r.status_code == 200 else None
-
-    def wait(
-        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            case = self.case(case_id)
-            if case is not None and until(case):
-                return case
-            time.sleep(0.05)  # polling the worker's view: the condition, not the sleep, ends the wait
-        pytest.fail(f"{case_id} did not reach the expected state in {timeout}s: {self.case(case_id)}")
+class Broker(HubBroker):
+    workflow = "release"
 
 
 def states(case: dict[str, Any]) -> dict[str, str]:
@@ -92,14 +58,14 @@ def broker(hub: Hub, hub_settings: Settings) -> Broker:
 
 def test_on_time_key_person_and_a_missed_pick_up(broker: Broker, hub_settings: Settings) -> None:
     ok, missed = "BRK-ONTIME", "BRK-MISSED"
-    broker.publish(notice(ok, key=True), notice(missed, key=True))
+    broker.send(notice(ok, key=True), notice(missed, key=True))
     for c in (ok, missed):
-        broker.publish(
+        broker.send(
             release_event("ReleaseNoticeAcknowledged", c, T0 + timedelta(days=1), "qs-jo-1"),
             release_event("PickupPlanned", c, T0 + timedelta(days=20), "qs-jo-1"),
         )
     broker.clock.set(RELEASE)
-    broker.publish(
+    broker.send(
         release_event("PersonReleased", ok, RELEASE, "zj-prison-2", released_at=RELEASE),
         release_event("PersonReleased", missed, RELEASE, "zj-prison-2", released_at=RELEASE),
         release_event("PersonReceived", ok, RELEASE + timedelta(minutes=20), "qs-jo-1"),
@@ -145,11 +111,11 @@ def test_on_time_key_person_and_a_missed_pick_up(broker: Broker, hub_settings: S
 
 def test_late_notice_contact_lost_and_release_before_acknowledgement(broker: Broker) -> None:
     late, lost = "BRK-LATE", "BRK-LOST"
-    broker.publish(notice(late, key=False, issued=RELEASE - timedelta(days=10)), notice(lost, key=False))
+    broker.send(notice(late, key=False, issued=RELEASE - timedelta(days=10)), notice(lost, key=False))
     assert broker.wait(late, lambda c: bool(c["handoffs"])).get("flags") == {"notice_late": True}
     # Released before the office acknowledged; registered by the police, never reported.
     broker.clock.set(RELEASE)
-    broker.publish(
+    broker.send(
         release_event("PersonReleased", lost, RELEASE, "zj-prison-2", released_at=RELEASE),
         release_event("HouseholdRegistered", lost, RELEASE + timedelta(days=3), "qs-ps-1"),
     )
@@ -157,7 +123,7 @@ def test_late_notice_contact_lost_and_release_before_acknowledgement(broker: Bro
     broker.wait(
         lost, lambda c: states(c).get("report/2") == "fulfilled" and states(c)["acknowledge/1"] == "escalated"
     )
-    broker.publish(release_event("ReleaseNoticeAcknowledged", lost, RELEASE + timedelta(days=4), "qs-jo-1"))
+    broker.send(release_event("ReleaseNoticeAcknowledged", lost, RELEASE + timedelta(days=4), "qs-jo-1"))
     case = broker.wait(lost, lambda c: states(c)["acknowledge/1"] == "fulfilled")
     assert case["handoffs"][f"{lost}/acknowledge/1"]["late"] is True
     broker.clock.set(RELEASE + timedelta(days=31))
@@ -176,7 +142,7 @@ def test_residence_dispute_re_routes_and_duplicates_have_one_effect(broker: Brok
         suggested_residence={"code": "339901002001", "name": "白石村"},
         handoff_id=None,
     )
-    broker.publish(first, first, dispute, dispute)  # each sent twice
+    broker.send(first, first, dispute, dispute)  # each sent twice
     case = broker.wait(
         case_id, lambda c: c["handoffs"][f"{case_id}/acknowledge/1"]["obliged"]["agency_id"] == "qs-jo-2"
     )

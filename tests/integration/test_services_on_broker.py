@@ -9,25 +9,17 @@ engine in tests/scenarios/test_services.py; the KPIs' hand counts are in tests/u
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-from helpers import collect, header, run_cli
-from helpers import release_event as agency_event
+from helpers import HubBroker, handoff, header, run_cli
 
 from fengqiao.connectors.addressing import addressed
 from fengqiao.hub import Hub
 from fengqiao.settings import Settings
-from fengqiao.streams import topics
-from fengqiao.streams.clock import FileClock
-from fengqiao.streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -40,49 +32,10 @@ def at(month: int, day: int) -> datetime:
     return datetime(2026, month, day, 2, 0, tzinfo=UTC)
 
 
-class Broker:
-    """Publish through the real broker, move the worker's clock, wait on a case's state."""
+class Broker(HubBroker):
+    """The services topic's decisions; the agencies' events of the stories."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
-        self.hub, self.settings = hub, settings
-        self.clock = FileClock(settings.data_dir / "clock")
-
-    def publish(self, case_id: str, etype: str, t: datetime, source: str, **fields: Any) -> None:
-        env, record = agency_event(etype, case_id, t, source, **fields)
-
-        async def go() -> None:
-            assert self.hub.codec is not None
-            async with Publisher(self.hub.bootstrap, self.hub.codec) as pub:
-                await pub.publish(env, record)
-
-        asyncio.run(go())
-
-    def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=10)
-        return r.json() if r.status_code == 200 else None
-
-    def wait(
-        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            case = self.case(case_id)
-            if case is not None and until(case):
-                return case
-            time.sleep(0.05)  # polling the worker's view: the condition, not the sleep, ends the wait
-        pytest.fail(f"{case_id} did not reach the expected state in {timeout}s: {self.case(case_id)}")
-
-    def decisions(self, case_id: str, etype: str) -> list[tuple[Any, dict[str, Any]]]:
-        """The hub's ``etype`` decisions on the case, as they are on the services topic."""
-        assert self.hub.codec is not None
-        found = asyncio.run(
-            collect(
-                self.hub.bootstrap,
-                topics.workflow_topic("services"),
-                lambda m: m.key == case_id.encode() and header(m, "ce_type") == etype,
-            )
-        )
-        return [(m, self.hub.codec.decode(m.value)[1]) for m in found]
+    workflow = "services"
 
     # -- the agencies' events -----------------------------------------------------------------------
     def receive(self, case_id: str, service: str, t: datetime) -> None:
@@ -110,10 +63,6 @@ def broker(hub: Hub, hub_settings: Settings) -> Broker:
 
 def new_case(service: str) -> str:
     return f"FW-{service}-{uuid.uuid4().hex[:8]}"
-
-
-def handoff(case: dict[str, Any], step: str) -> dict[str, Any]:
-    return case["handoffs"].get(f"{case['case_id']}/{step}/1") or {}
 
 
 def test_a_notary_request_is_certified_within_15_working_days_across_national_day_and_closed(

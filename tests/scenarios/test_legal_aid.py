@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import EngineStory
 from helpers import release_event as agency_event
 
-from fengqiao.schemas.codec import to_json
 from fengqiao.streams import engine
 from fengqiao.streams.directory import DEMO_DIR
 from fengqiao.streams.registers import Register, RegisterError
@@ -54,48 +54,10 @@ def person(id_number: str, name: str = "王建国") -> dict[str, Any]:
     return {"person_id": f"P-{id_number[-4:]}", "name": name, "id_number": id_number, "phone": None}
 
 
-class Story:
+class Story(EngineStory):
     """One legal aid case told through the engine, keeping every event on 'the log' for replay."""
 
-    def __init__(self, case_id: str = "FY-1", ctx: engine.Context | None = None) -> None:
-        self.ctx = ctx or load_context()
-        self.case_id = case_id
-        self.case: engine.Case | None = None
-        self.log: list[tuple[Any, dict[str, Any]]] = []
-        self.decided: list[tuple[Any, dict[str, Any]]] = []
-
-    def publish(self, etype: str, t: datetime, source: str, **fields: Any) -> list[str]:
-        env, record = agency_event(etype, self.case_id, t, source, **fields)
-        out = engine.handle(self.case, env, record, self.ctx, t)
-        self.case = out.case
-        if not out.duplicate:
-            self.log.append((env, record))
-        self.log += out.decisions
-        self.decided += out.decisions
-        return [e.type for e, _ in out.decisions]
-
-    def time_passes(self, now: datetime) -> list[str]:
-        assert self.case is not None
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:  # the worker reads them back from the topic and folds them
-            self.case, _ = engine.fold(self.case, env, record, "legal_aid")
-            self.log.append((env, record))
-            self.decided.append((env, record))
-        return [e.type for e, _ in decisions]
-
-    def handoff(self, step: str, n: int = 1) -> dict[str, Any]:
-        assert self.case is not None
-        return self.case["handoffs"][f"{self.case_id}/{step}/{n}"]
-
-    def decisions(self, etype: str) -> list[dict[str, Any]]:
-        return [to_json(r) for e, r in self.decided if e.type == etype]
-
-    def replayed(self) -> engine.Case:
-        case = None
-        for env, record in self.log:
-            case, _ = engine.fold(case, env, record, "legal_aid")
-        assert case is not None
-        return case
+    workflow, first_id = "legal_aid", "FY-1"
 
     # -- the agencies' events ---------------------------------------------------------------------
     def notify(self, t: datetime = T0, **fields: Any) -> list[str]:

@@ -13,13 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from helpers import release_event as agency_event
+from helpers import EngineStory
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from fengqiao.schemas.codec import to_json
-from fengqiao.streams import engine
-from fengqiao.streams.workflows import load_context
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday 1 September 2026, 10:00 in Beijing
 DAY = timedelta(days=1)
@@ -47,45 +43,10 @@ TRIBUNAL = ref("qs-tribunal-1", "tribunal")
 STATION = ref("qs-ps-1", "police_station")
 
 
-class Story:
+class Story(EngineStory):
     """One dispute told through the engine, keeping every event on 'the log' for replay."""
 
-    def __init__(self, case_id: str = "TJ-1") -> None:
-        self.ctx = load_context()
-        self.case_id = case_id
-        self.case: engine.Case | None = None
-        self.log: list[tuple] = []
-        self.decided: list[tuple] = []
-
-    def publish(self, etype: str, t: datetime, source: str, **fields: Any) -> list[str]:
-        env, record = agency_event(etype, self.case_id, t, source, **fields)
-        out = engine.handle(self.case, env, record, self.ctx, t)
-        self.case = out.case
-        if not out.duplicate:
-            self.log.append((env, record))
-        self.log += out.decisions
-        self.decided += out.decisions
-        return [e.type for e, _ in out.decisions]
-
-    def time_passes(self, now: datetime) -> list[str]:
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:  # the worker reads them back from the topic and folds them
-            self.case, _ = engine.fold(self.case, env, record, "mediation")
-            self.log.append((env, record))
-            self.decided.append((env, record))
-        return [e.type for e, _ in decisions]
-
-    def handoff(self, step: str, n: int = 1) -> dict[str, Any]:
-        return self.case["handoffs"][f"{self.case_id}/{step}/{n}"]
-
-    def decisions(self, etype: str) -> list[dict[str, Any]]:
-        return [to_json(r) for e, r in self.decided if e.type == etype]
-
-    def replayed(self) -> engine.Case:
-        case = None
-        for env, record in self.log:
-            case, _ = engine.fold(case, env, record, "mediation")
-        return case
+    workflow, first_id = "mediation", "TJ-1"
 
 
 def refer(

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import release_event
+from helpers import EngineStory, release_event
 
-from fengqiao.schemas.codec import to_json
 from fengqiao.streams import engine
 from fengqiao.streams.calendar import WorkingCalendar
 from fengqiao.streams.policy import PolicySet, default_policy_set
@@ -25,42 +24,10 @@ RELEASE_DAY = RELEASE.date()
 HOME = {"code": "339901001001", "name": "东溪村"}  # 青山镇: office qs-jo-1, police station qs-ps-1
 
 
-class Story:
+class Story(EngineStory):
     """One case told through the engine, keeping every event on 'the log' for replay."""
 
-    def __init__(self, case_id: str = "XS-1", ctx: engine.Context | None = None) -> None:
-        self.ctx = ctx or load_context()
-        self.case_id = case_id
-        self.case: engine.Case | None = None
-        self.log: list[tuple] = []
-        self.decided: list[tuple] = []
-
-    def publish(self, etype: str, t: datetime, source: str, **fields) -> list[str]:
-        env, record = release_event(etype, self.case_id, t, source, **fields)
-        return self.publish_env(env, record, t)
-
-    def publish_env(self, env, record, now: datetime) -> list[str]:
-        out = engine.handle(self.case, env, record, self.ctx, now)
-        self.case = out.case
-        if not out.duplicate:
-            self.log.append((env, record))
-        self.log += out.decisions
-        self.decided += out.decisions
-        return [e.type for e, _ in out.decisions]
-
-    def time_passes(self, now: datetime) -> list[str]:
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:  # the worker reads them back from the topic and folds them
-            self.case, _ = engine.fold(self.case, env, record, "release")
-            self.log.append((env, record))
-            self.decided.append((env, record))
-        return [e.type for e, _ in decisions]
-
-    def handoff(self, step: str, n: int = 1) -> dict:
-        return self.case["handoffs"][f"{self.case_id}/{step}/{n}"]
-
-    def decisions(self, etype: str) -> list[dict]:
-        return [to_json(r) for e, r in self.decided if e.type == etype]
+    workflow, first_id = "release", "XS-1"
 
 
 def notice(

@@ -20,13 +20,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import release_event as agency_event
+from helpers import EngineStory
 
 from fengqiao.connectors.addressing import addressed
-from fengqiao.schemas.codec import to_json
-from fengqiao.streams import engine
 from fengqiao.streams.policy import default_policy
-from fengqiao.streams.workflows import load_context
 from fengqiao.streams.workflows.services import SERVICES
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday 1 September 2026, 10:00 in Beijing
@@ -55,47 +52,15 @@ def at(day: date, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour - 8, tzinfo=UTC)
 
 
-class Story:
+class Story(EngineStory):
     """One request told through the engine, keeping every event on 'the log' for replay."""
 
-    def __init__(self, case_id: str = "FW-1") -> None:
-        self.ctx = load_context()
-        self.case_id = case_id
-        self.case: engine.Case | None = None
-        self.log: list[tuple] = []
-        self.decided: list[tuple] = []
-        self.service = "notary"
-
-    def publish(self, etype: str, t: datetime, source: str, **fields: Any) -> list[str]:
-        env, record = agency_event(etype, self.case_id, t, source, **fields)
-        out = engine.handle(self.case, env, record, self.ctx, t)
-        self.case = out.case
-        if not out.duplicate:
-            self.log.append((env, record))
-        self.log += out.decisions
-        self.decided += out.decisions
-        return [e.type for e, _ in out.decisions]
-
-    def time_passes(self, now: datetime) -> list[str]:
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:  # the worker reads them back from the topic and folds them
-            self.case, _ = engine.fold(self.case, env, record, "services")
-            self.log.append((env, record))
-            self.decided.append((env, record))
-        return [e.type for e, _ in decisions]
+    workflow, first_id = "services", "FW-1"
+    service = "notary"  # until a request is received
 
     @property
-    def handoff(self) -> dict[str, Any]:
+    def handoff(self) -> dict[str, Any]:  # a request has one handoff: to the body of its service
         return self.case["handoffs"][f"{self.case_id}/{self.service}/1"]
-
-    def decisions(self, etype: str) -> list[dict[str, Any]]:
-        return [to_json(r) for e, r in self.decided if e.type == etype]
-
-    def replayed(self) -> engine.Case:
-        case = None
-        for env, record in self.log:
-            case, _ = engine.fold(case, env, record, "services")
-        return case
 
     # -- the agencies' events -------------------------------------------------------------------------
     def receive(self, service: str, t: datetime = T0, residence: dict[str, Any] = VILLAGE) -> list[str]:

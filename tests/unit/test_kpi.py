@@ -19,12 +19,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from helpers import EngineDriver
 from rich.console import Console
 
-from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.samples import sample_event
 from fengqiao.streams import engine
-from fengqiao.streams.directory import to_ref
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.kpi import RELEASE_KPIS, involves, release_kpis, render_release
 from fengqiao.streams.workflows import load_context
@@ -36,21 +34,17 @@ HOME_3 = {"code": "339901003001", "name": None}  # 梅岭乡: qs-jo-3
 PRISON = "zj-prison-2"
 
 
-class Driver:
+class Driver(EngineDriver):
     """One case driven like the worker does: agency events through `handle`, timer decisions read back."""
 
-    def __init__(self, ctx: Context, case_id: str, office: str) -> None:
-        self.ctx, self.case_id, self.office = ctx, case_id, office
-        self.case: Case | None = None
+    workflow = "release"
 
-    def ref(self, agency_id: str) -> dict[str, Any]:
-        return to_ref(self.ctx.directory.get(agency_id))
+    def __init__(self, ctx: Context, case_id: str, office: str) -> None:
+        super().__init__(ctx, case_id)
+        self.office = office
 
     def event(self, etype: str, at: datetime, source: str | None = None, **fields: Any) -> None:
-        record = sample_event(self.ctx.catalogue[etype], self.case_id)
-        record.update(fields)
-        env = Envelope.new(etype, self.case_id, source=source or self.office, time=at)
-        self.case = engine.handle(self.case, env, record, self.ctx, at).case
+        super().event(etype, at, source or self.office, **fields)
 
     def tick(self, now: datetime) -> list[str]:
         assert self.case is not None

@@ -44,15 +44,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
-from fengqiao.connectors.cloudevents_json import parse
-from fengqiao.scenario import LEGAL_AID_VARIANTS, demo_events
-from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.samples import sample_event
-from fengqiao.streams import engine
-from fengqiao.streams.directory import to_ref
+from fengqiao.scenario import LEGAL_AID_VARIANTS
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.kpi_legal_aid import LEGAL_AID_KPIS, legal_aid_kpis, render_legal_aid
 from fengqiao.streams.workflows import load_context
@@ -74,40 +69,13 @@ def ctx() -> Context:
 @pytest.fixture(scope="module")
 def demo(ctx: Context) -> dict[str, Case]:
     """The demo's legal aid cases, as `fengqiao demo` leaves them."""
-    codec = Codec(ctx.catalogue, {e.fullname: i + 1 for i, e in enumerate(ctx.catalogue)})
-    scenario = [parse(codec, e) for e in demo_events(2, now=NOW)]
-    clock = scenario[0].envelope.time  # held at the first event while the agencies post
-    cases: dict[str, Case] = {}
-    for acc in scenario:
-        env = acc.envelope
-        if env.subject.startswith("FY-"):
-            cases[env.subject] = engine.handle(cases.get(env.subject), env, acc.record, ctx, clock).case
-    for cid, case in list(cases.items()):  # then the clock jumps to now
-        for env, record in engine.tick(case, ctx, NOW):
-            cases[cid], _ = engine.fold(cases[cid], env, record, "legal_aid")
-    return cases
+    return demo_cases(ctx, NOW, prefix="FY-")
 
 
-class Driver:
+class Driver(EngineDriver):
     """One case driven like the worker does: agency events through `handle`, timer decisions folded."""
 
-    def __init__(self, ctx: Context, case_id: str) -> None:
-        self.ctx, self.case_id = ctx, case_id
-        self.case: Case | None = None
-
-    def ref(self, agency_id: str) -> dict[str, Any]:
-        return to_ref(self.ctx.directory.get(agency_id))
-
-    def event(self, etype: str, at: datetime, source: str, **fields: Any) -> None:
-        record = sample_event(self.ctx.catalogue[etype], self.case_id)
-        record.update(fields)
-        env = Envelope.new(etype, self.case_id, source=source, time=at)
-        self.case = engine.handle(self.case, env, record, self.ctx, at).case
-
-    def tick(self, now: datetime) -> None:
-        assert self.case is not None
-        for env, record in engine.tick(self.case, self.ctx, now):
-            self.case, _ = engine.fold(self.case, env, record, "legal_aid")
+    workflow = "legal_aid"
 
     def apply(self, at: datetime, id_number: str) -> None:
         applicant = {"person_id": "P-1", "name": "李秀英", "id_number": id_number, "phone": None}
@@ -160,10 +128,6 @@ def cases(ctx: Context) -> dict[str, Case]:
     for x in (a, b, c):
         x.tick(datetime(2026, 9, 20, 2, tzinfo=UTC))
     return {x.case_id: x.case for x in (a, b, c) if x.case is not None}
-
-
-def rate(k: dict[str, Any]) -> tuple[int, int]:
-    return k["numerator"], k["denominator"]
 
 
 def test_the_demo_scenarios_legal_aid_kpis_match_the_hand_counts(demo: dict[str, Case]) -> None:

@@ -44,15 +44,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
-from fengqiao.connectors.cloudevents_json import parse
-from fengqiao.scenario import demo_events
-from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.samples import sample_event
-from fengqiao.streams import engine
-from fengqiao.streams.directory import to_ref
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.kpi_mediation import MEDIATION_KPIS, mediation_kpis, outcome, render_mediation
 from fengqiao.streams.workflows import load_context
@@ -72,26 +66,10 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-class Driver:
+class Driver(EngineDriver):
     """One dispute driven like the worker does: agency events through `handle`, timer decisions folded."""
 
-    def __init__(self, ctx: Context, case_id: str) -> None:
-        self.ctx, self.case_id = ctx, case_id
-        self.case: Case | None = None
-
-    def ref(self, agency_id: str) -> dict[str, Any]:
-        return to_ref(self.ctx.directory.get(agency_id))
-
-    def event(self, etype: str, at: datetime, source: str, **fields: Any) -> None:
-        record = sample_event(self.ctx.catalogue[etype], self.case_id)
-        record.update(fields)
-        env = Envelope.new(etype, self.case_id, source=source, time=at)
-        self.case = engine.handle(self.case, env, record, self.ctx, at).case
-
-    def tick(self, now: datetime) -> None:
-        assert self.case is not None
-        for env, record in engine.tick(self.case, self.ctx, now):
-            self.case, _ = engine.fold(self.case, env, record, "mediation")
+    workflow = "mediation"
 
     def refer(self, at: datetime, source: str, door: str, place: dict[str, Any]) -> None:
         self.event(
@@ -172,10 +150,6 @@ def cases(ctx: Context) -> dict[str, Case]:
     return {x.case_id: x.case for x in (a, b, c, d) if x.case is not None}
 
 
-def rate(k: dict[str, Any]) -> tuple[int, int]:
-    return k["numerator"], k["denominator"]
-
-
 def test_the_four_outcomes_by_hand(cases: dict[str, Case]) -> None:
     assert {cid: outcome(c) for cid, c in cases.items()} == {
         "A": "agreed",
@@ -226,17 +200,7 @@ def test_period_and_agency_filters(cases: dict[str, Case]) -> None:
 
 
 def test_the_demo_scenarios_mediation_kpis_match_the_hand_counts(ctx: Context) -> None:
-    codec = Codec(ctx.catalogue, {e.fullname: i + 1 for i, e in enumerate(ctx.catalogue)})
-    now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    scenario = [parse(codec, e) for e in demo_events(2, now=now)]
-    clock = scenario[0].envelope.time  # as in `fengqiao demo`: held at the first event while posting
-    cases: dict[str, Case] = {}
-    for acc in scenario:
-        env = acc.envelope
-        cases[env.subject] = engine.handle(cases.get(env.subject), env, acc.record, ctx, clock).case
-    for cid, case in list(cases.items()):  # then the clock jumps to now
-        for env, record in engine.tick(case, ctx, now):
-            cases[cid], _ = engine.fold(cases[cid], env, record, case["workflow"])
+    cases = demo_cases(ctx, datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
     k = mediation_kpis(cases.values())
     kpis = k["kpis"]
     assert k["cases"] == 6

@@ -45,17 +45,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
+from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
-from fengqiao.connectors.cloudevents_json import parse
-from fengqiao.scenario import demo_events
-from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.samples import sample_event
-from fengqiao.streams import engine
 from fengqiao.streams.directory import to_ref
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.kpi_services import SERVICES_KPIS, overdue, render_services, services_kpis
@@ -80,24 +74,14 @@ def at(month: int, day: int) -> datetime:
     return datetime(2026, month, day, 2, 0, tzinfo=UTC)
 
 
-class Driver:
+class Driver(EngineDriver):
     """One request driven like the worker does: agency events through `handle`, timer decisions folded."""
 
+    workflow = "services"
+
     def __init__(self, ctx: Context, case_id: str, service: str) -> None:
-        self.ctx, self.case_id, self.service = ctx, case_id, service
-        self.case: Case | None = None
-        self.body = BODIES[service]
-
-    def event(self, etype: str, t: datetime, source: str, **fields: Any) -> None:
-        record = sample_event(self.ctx.catalogue[etype], self.case_id)
-        record.update(fields)
-        env = Envelope.new(etype, self.case_id, source=source, time=t)
-        self.case = engine.handle(self.case, env, record, self.ctx, t).case
-
-    def tick(self, now: datetime) -> None:
-        assert self.case is not None
-        for env, record in engine.tick(self.case, self.ctx, now):
-            self.case, _ = engine.fold(self.case, env, record, "services")
+        super().__init__(ctx, case_id)
+        self.service, self.body = service, BODIES[service]
 
     def receive(self, t: datetime) -> None:
         office = to_ref(self.ctx.directory.get("qs-jo-1"))
@@ -167,10 +151,6 @@ def cases(ctx: Context) -> dict[str, Case]:
     return {x.case_id: x.case for x in (a, b, c, d, e) if x.case is not None}
 
 
-def rate(k: dict[str, Any]) -> tuple[int, int]:
-    return k["numerator"], k["denominator"]
-
-
 def test_the_five_requests_by_hand(cases: dict[str, Case]) -> None:
     closed = {
         cid: (c["facts"].get("ServiceRequestClosed") or {}).get("days_to_close") for cid, c in cases.items()
@@ -229,17 +209,7 @@ def test_period_and_agency_filters(cases: dict[str, Case]) -> None:
 
 
 def test_the_demo_scenarios_services_kpis_match_the_hand_counts(ctx: Context) -> None:
-    codec = Codec(ctx.catalogue, {e.fullname: i + 1 for i, e in enumerate(ctx.catalogue)})
-    now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    scenario = [parse(codec, e) for e in demo_events(2, now=now)]
-    clock = scenario[0].envelope.time  # as in `fengqiao demo`: held at the first event while posting
-    demo: dict[str, Case] = {}
-    for acc in scenario:
-        env = acc.envelope
-        demo[env.subject] = engine.handle(demo.get(env.subject), env, acc.record, ctx, clock).case
-    for cid, case in list(demo.items()):  # then the clock jumps to now
-        for env, record in engine.tick(case, ctx, now):
-            demo[cid], _ = engine.fold(demo[cid], env, record, case["workflow"])
+    demo = demo_cases(ctx, datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
     k = services_kpis(demo.values())
     kpis = k["kpis"]
     assert k["cases"] == 4
