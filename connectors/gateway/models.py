@@ -111,7 +111,7 @@ class Tasks(BaseModel):
 
 
 class Case(BaseModel):
-    """A case's state as the hub holds it (see streams/engine.py for every field)."""
+    """A case's state as the hub holds it (see streams/engine/ for every field)."""
 
     model_config = ConfigDict(extra="allow")
 
