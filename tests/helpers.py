@@ -114,7 +114,7 @@ class HubBroker:
         return r.json() if r.status_code == 200 else None
 
     def wait(
-        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+        self, case_id: str, until: Callable[[dict[str, Any]], bool], timeout: float = 60.0
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
