@@ -8,6 +8,7 @@ on with the next record (DESIGN principle 8).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from .clock import Clock, system_clock
 from .ledger import Ledger
 
 log = logs.get(__name__)
+REINDEX_S = 10.0  # how often the timer re-reads every local case into its due index
 
 
 class _Rejected(Exception):
@@ -163,6 +165,7 @@ def create_app(
             for d_env, d_record in outcome.decisions:
                 await emit(d_env, d_record, workflow)
             case_table[msg.key] = outcome.case
+            index(msg.key, outcome.case)
             upd_env = env.caused("CaseUpdated", dataschema=codec.dataschema("CaseUpdated"))
             update = {
                 "case_id": env.subject,
@@ -213,13 +216,35 @@ def create_app(
         assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()} if app.consumer else set()
         return all(done.get(tp, -1) >= o for tp, o in catch_up.items() if tp in assigned)
 
+    # The next instant each local case needs the timer (engine.next_due), kept as cases change, so
+    # a tick visits the cases that are due, not every case. A full pass now and then takes in the
+    # partitions a rebalance brought, whose cases came from the changelog, not through `handle`.
+    due: dict[bytes, datetime] = {}
+    reindexed = [0.0]
+
+    def index(key: bytes, case: engine.Case) -> None:
+        when = engine.next_due(case)
+        if when is None:
+            due.pop(key, None)
+        else:
+            due[key] = when
+
     @app.timer(interval=settings.tick_s)
     async def deadlines() -> None:
         """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...)."""
         if not caught_up():
             return  # a case half rebuilt would look overdue for handoffs the log fulfils further on
+        if time.monotonic() - reindexed[0] > REINDEX_S:
+            due.clear()
+            for key, case in list(case_table.items()):
+                index(key, case)
+            reindexed[0] = time.monotonic()
         now = clock()
-        for case in list(case_table.values()):
+        for key in [k for k, when in due.items() if when <= now]:
+            case = case_table.get(key)
+            if case is None:  # its partition went to another worker
+                due.pop(key, None)
+                continue
             try:
                 decisions = engine.tick(case, ctx, now)
             except Exception:  # one broken case must not stop the clock for the others

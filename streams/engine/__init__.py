@@ -64,7 +64,7 @@ from .model import (
     Workflow,
     register,
 )
-from .state import fact, new_case, open_handoffs, status
+from .state import fact, new_case, next_due, open_handoffs, pending, status
 from .timer import tick
 from .view import View
 
@@ -103,7 +103,9 @@ __all__ = [
     "fold",
     "handle",
     "new_case",
+    "next_due",
     "open_handoffs",
+    "pending",
     "register",
     "status",
     "tick",

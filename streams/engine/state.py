@@ -3,7 +3,10 @@ Folding, deciding and the KPIs all read the case through these, so they live apa
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from fengqiao.schemas.envelope import parse_time
 
 from .model import OPEN_STATES, Case
 
@@ -40,6 +43,20 @@ def fact(case: Case, path: str) -> Any:
 
 def open_handoffs(case: Case) -> list[dict[str, Any]]:
     return [h for h in case["handoffs"].values() if h["state"] in OPEN_STATES]
+
+
+def pending(case: Case) -> list[dict[str, Any]]:
+    """Open handoffs with a deadline not yet found overdue: all the timer (`tick`) looks at."""
+    return [h for h in open_handoffs(case) if h.get("deadline") and not h["overdue_at"]]
+
+
+def next_due(case: Case) -> datetime | None:
+    """The earliest instant the timer has something to decide on the case; None: nothing ever.
+
+    The worker keeps an index of these, so a tick visits only the cases that are due instead of
+    every case it holds.
+    """
+    return min((parse_time(h["deadline"]["due"]) for h in pending(case)), default=None)
 
 
 def status(case: Case) -> str:

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from .decide import _Decider
 from .model import Case, Context, Decision
-from .state import open_handoffs
+from .state import pending
 
 
 def tick(case: Case, ctx: Context, now: datetime) -> list[Decision]:
     """The timer: every passed deadline becomes decisions, with ids stable across timer passes."""
-    if not any(h.get("deadline") and not h["overdue_at"] for h in open_handoffs(case)):
+    if not pending(case):
         return []
     wf = ctx.workflows[case["workflow"]]
     d = _Decider(case, wf, ctx, now, f"timer/{case['case_id']}")

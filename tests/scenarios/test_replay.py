@@ -198,3 +198,29 @@ def test_catching_up_after_a_restart_reads_decisions_back_instead_of_re_deciding
         for hid, h in case["handoffs"].items():
             assert cases[case_id]["handoffs"][hid]["deadline"] == h["deadline"]
     assert {e.type for e, _ in emitted} <= {"DeadlineNotComputable"}
+
+
+def test_the_timer_has_nothing_to_decide_on_a_case_before_its_next_due_instant() -> None:
+    """The worker ticks only cases whose `next_due` has come: that must miss no decision.
+
+    Over the demo scenario of all five workflows, every case after every event is ticked at many
+    instants: whenever `tick` decides something, `next_due` had come; and just before it, nothing.
+    """
+    now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    events = [parse(CODEC, e) for e in demo_events(2, now=now)]
+    cases: dict[str, engine.Case] = {}
+    checked = decided = 0
+    for acc in events:
+        env = acc.envelope
+        cases[env.subject] = engine.handle(cases.get(env.subject), env, acc.record, CTX, env.time).case
+        case = cases[env.subject]
+        due = engine.next_due(case)
+        for days in (0, 1, 3, 10, 40, 90):
+            at = env.time + timedelta(days=days)
+            checked += 1
+            if engine.tick(case, CTX, at):
+                decided += 1
+                assert due is not None and due <= at, (env.subject, at, due)
+        if due is not None:
+            assert engine.tick(case, CTX, due - timedelta(milliseconds=1)) == []
+    assert decided > 10 and checked > decided  # the check saw both sides
