@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fengqiao.schemas.envelope import HUB_SOURCE
+from fengqiao.streams.engine import mappings
 
 CASE_UPDATED = "CaseUpdated"
 NOT_DELIVERED = frozenset({"DeadLetter"})  # the hub's own plumbing, for operators, not agencies
@@ -35,19 +36,9 @@ class Addressed:
         return bool(self.agencies) or self.case_parties
 
 
-def _walk(obj: Any) -> Iterator[Mapping[str, Any]]:
-    if isinstance(obj, Mapping):
-        yield obj
-        for v in obj.values():
-            yield from _walk(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _walk(v)
-
-
 def agencies_named(record: Any) -> tuple[str, ...]:
     """Agency ids of every ``AgencyRef`` in a record, in the order they appear, each once."""
-    found = (d["agency_id"] for d in _walk(record) if isinstance(d.get("agency_id"), str))
+    found = (d["agency_id"] for d in mappings(record) if isinstance(d.get("agency_id"), str))
     return tuple(dict.fromkeys(found))
 
 

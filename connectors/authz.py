@@ -13,11 +13,12 @@ An agency may publish an event when every rule below holds; a refusal names the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue
 from fengqiao.streams.directory import DIVISION_RE, Agency, Directory
+from fengqiao.streams.engine import mappings
 
 CaseLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -31,24 +32,16 @@ class Forbidden(Exception):
         self.reason = reason
 
 
-def _walk(obj: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from _walk(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk(v)
-
-
 def divisions(obj: Any) -> list[str]:
     """Division codes named anywhere in a record or case (``{"code": "339901001001", ...}``)."""
-    return [d["code"] for d in _walk(obj) if isinstance(d.get("code"), str) and DIVISION_RE.match(d["code"])]
+    return [
+        d["code"] for d in mappings(obj) if isinstance(d.get("code"), str) and DIVISION_RE.match(d["code"])
+    ]
 
 
 def parties(obj: Any) -> set[str]:
     """Agency ids named anywhere in a record or case (``AgencyRef``) and the sources of its events."""
-    found = {d["agency_id"] for d in _walk(obj) if isinstance(d.get("agency_id"), str)}
+    found = {d["agency_id"] for d in mappings(obj) if isinstance(d.get("agency_id"), str)}
     if isinstance(obj, dict):
         found |= {e["source"] for e in obj.get("events", ()) if isinstance(e, dict) and "source" in e}
     return found

@@ -13,7 +13,7 @@ rate. Each workflow's module (`kpi.py` for release, `kpi_mediation.py`, ...) dec
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from rich.table import Table
 from fengqiao.schemas.envelope import parse_time
 
 from .calendar import local_date
-from .engine import Case
+from .engine import Case, mappings
 
 KPI = dict[str, Any]
 # (key, Chinese label, English label, target): the order the tables show them in.
@@ -48,20 +48,10 @@ def agencies_named(case: Case) -> set[str]:
     found = {e["source"] for e in case["events"]}
     found |= {
         d["agency_id"]
-        for d in _walk([case["facts"], case["handoffs"]])
+        for d in mappings([case["facts"], case["handoffs"]])
         if isinstance(d.get("agency_id"), str)
     }
     return found
-
-
-def _walk(obj: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(obj, dict):
-        yield obj
-        for v in obj.values():
-            yield from _walk(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _walk(v)
 
 
 def cohort(

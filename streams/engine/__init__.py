@@ -64,7 +64,7 @@ from .model import (
     Workflow,
     register,
 )
-from .state import fact, new_case, next_due, open_handoffs, pending, status
+from .state import fact, mappings, new_case, next_due, open_handoffs, pending, status
 from .timer import tick
 from .view import View
 
@@ -102,6 +102,7 @@ __all__ = [
     "fact",
     "fold",
     "handle",
+    "mappings",
     "new_case",
     "next_due",
     "open_handoffs",

@@ -3,6 +3,7 @@ Folding, deciding and the KPIs all read the case through these, so they live apa
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,18 @@ def fact(case: Case, path: str) -> Any:
     for part in fname.split("."):
         rec = rec.get(part) if isinstance(rec, dict) else None
     return rec
+
+
+def mappings(obj: Any) -> Iterator[Mapping[str, Any]]:
+    """Every mapping nested in a record or a case, itself included: how the agencies (``agency_id``)
+    and places (``code``) a case names are found, wherever its schema puts them."""
+    if isinstance(obj, Mapping):
+        yield obj
+        for v in obj.values():
+            yield from mappings(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from mappings(v)
 
 
 def open_handoffs(case: Case) -> list[dict[str, Any]]:
