@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -221,7 +221,10 @@ class EngineDriver:
         record = sample_event(self.ctx.catalogue[etype], self.case_id)
         record.update(fields)
         env = Envelope.new(etype, self.case_id, source=source, time=at)
-        self.case = engine.handle(self.case, env, record, self.ctx, at).case
+        self._handle(env, record, at)
+
+    def _handle(self, env: Envelope, record: dict[str, Any], now: datetime) -> None:
+        self.case = engine.handle(self.case, env, record, self.ctx, now).case
 
     def tick(self, now: datetime) -> list[str]:
         """The timer at ``now``: its decisions folded into the case; their types."""
@@ -230,6 +233,67 @@ class EngineDriver:
         for env, record in decisions:
             self.case, _ = engine.fold(self.case, env, record, self.workflow)
         return [env.type for env, _ in decisions]
+
+
+RELEASE = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)  # the release day of ReleaseDriver's cases, 10:00 Shanghai
+PRISON = "zj-prison-2"
+
+
+class ReleaseDriver(EngineDriver):
+    """One case driven like the worker does: agency events through `handle`, timer decisions read back."""
+
+    workflow = "release"
+
+    def __init__(self, ctx: engine.Context, case_id: str, office: str) -> None:
+        super().__init__(ctx, case_id)
+        self.office = office
+
+    def event(self, etype: str, at: datetime, source: str | None = None, **fields: Any) -> None:
+        super().event(etype, at, source or self.office, **fields)
+
+    def tick(self, now: datetime) -> list[str]:
+        assert self.case is not None
+        decisions = engine.tick(self.case, self.ctx, now)
+        for env, record in decisions:
+            self._handle(env, record, now)
+        return [env.type for env, _ in decisions]
+
+    def notice(self, at: datetime, residence: dict[str, Any], key_person: bool) -> None:
+        self.event(
+            "ReleaseNoticeIssued",
+            at,
+            source=PRISON,
+            residence=residence,
+            key_person=key_person,
+            expected_release_date=RELEASE.date(),
+            prison=self.ref(PRISON),
+        )
+
+    def acknowledge(self, at: datetime) -> None:
+        self.event("ReleaseNoticeAcknowledged", at, office=self.ref(self.office))
+
+    def plan(self, at: datetime) -> None:
+        self.event("PickupPlanned", at, office=self.ref(self.office), planned_at=at, meeting_at=RELEASE)
+
+    def release(self) -> None:
+        self.event("PersonReleased", RELEASE, source=PRISON, released_at=RELEASE, prison=self.ref(PRISON))
+
+    def received(self, at: datetime) -> None:
+        self.event("PersonReceived", at, received_by=self.ref(self.office), received_at=at)
+
+    def delivered(self, at: datetime) -> None:
+        self.event("PersonDelivered", at, delivered_by=self.ref(self.office), delivered_at=at)
+
+    def reported(self, at: datetime) -> None:
+        self.event("PersonReported", at, office=self.ref(self.office), reported_at=at)
+
+    def registered(self, at: datetime) -> None:
+        self.event(
+            "HouseholdRegistered", at, source="qs-ps-1", police_station=self.ref("qs-ps-1"), registered_at=at
+        )
+
+    def resettlement_plan(self, at: datetime) -> None:
+        self.event("ResettlementPlanCreated", at, office=self.ref(self.office), created_at=at)
 
 
 def demo_cases(

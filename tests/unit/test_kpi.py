@@ -19,76 +19,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import EngineDriver
+from helpers import RELEASE
+from helpers import ReleaseDriver as Driver
 from rich.console import Console
 
-from fengqiao.streams import engine
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.kpi import RELEASE_KPIS, involves, release_kpis, render_release
 from fengqiao.streams.workflows import load_context
 
-RELEASE = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)  # 10:00 Shanghai
 HOME_1 = {"code": "339901001001", "name": None}  # 青山镇: qs-jo-1, police station qs-ps-1
 HOME_2 = {"code": "339901002001", "name": None}  # 白石镇: qs-jo-2, police station qs-ps-1
 HOME_3 = {"code": "339901003001", "name": None}  # 梅岭乡: qs-jo-3
-PRISON = "zj-prison-2"
-
-
-class Driver(EngineDriver):
-    """One case driven like the worker does: agency events through `handle`, timer decisions read back."""
-
-    workflow = "release"
-
-    def __init__(self, ctx: Context, case_id: str, office: str) -> None:
-        super().__init__(ctx, case_id)
-        self.office = office
-
-    def event(self, etype: str, at: datetime, source: str | None = None, **fields: Any) -> None:
-        super().event(etype, at, source or self.office, **fields)
-
-    def tick(self, now: datetime) -> list[str]:
-        assert self.case is not None
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:
-            self.case = engine.handle(self.case, env, record, self.ctx, now).case
-        return [env.type for env, _ in decisions]
-
-    def notice(self, at: datetime, residence: dict[str, Any], key_person: bool) -> None:
-        self.event(
-            "ReleaseNoticeIssued",
-            at,
-            source=PRISON,
-            residence=residence,
-            key_person=key_person,
-            expected_release_date=RELEASE.date(),
-            prison=self.ref(PRISON),
-        )
-
-    def acknowledge(self, at: datetime) -> None:
-        self.event("ReleaseNoticeAcknowledged", at, office=self.ref(self.office))
-
-    def plan(self, at: datetime) -> None:
-        self.event("PickupPlanned", at, office=self.ref(self.office), planned_at=at, meeting_at=RELEASE)
-
-    def release(self) -> None:
-        self.event("PersonReleased", RELEASE, source=PRISON, released_at=RELEASE, prison=self.ref(PRISON))
-
-    def received(self, at: datetime) -> None:
-        self.event("PersonReceived", at, received_by=self.ref(self.office), received_at=at)
-
-    def delivered(self, at: datetime) -> None:
-        self.event("PersonDelivered", at, delivered_by=self.ref(self.office), delivered_at=at)
-
-    def reported(self, at: datetime) -> None:
-        self.event("PersonReported", at, office=self.ref(self.office), reported_at=at)
-
-    def registered(self, at: datetime) -> None:
-        self.event(
-            "HouseholdRegistered", at, source="qs-ps-1", police_station=self.ref("qs-ps-1"), registered_at=at
-        )
-
-    def resettlement_plan(self, at: datetime) -> None:
-        self.event("ResettlementPlanCreated", at, office=self.ref(self.office), created_at=at)
 
 
 def _day(n: int, hour: int = 2) -> datetime:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from helpers import PRISON, RELEASE, ReleaseDriver
 from sqlalchemy import Engine, create_engine, insert, select, text, update
 
 from fengqiao.connectors.readmodel import kpi as sql_kpi
@@ -36,16 +37,13 @@ from fengqiao.schemas.envelope import Envelope
 from fengqiao.schemas.samples import sample_event
 from fengqiao.settings import Settings
 from fengqiao.streams import engine, kpi, topics
-from fengqiao.streams.directory import to_ref
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.ledger import LedgerRecord
 from fengqiao.streams.workflows import load_context
 
-RELEASE = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)  # 10:00 Shanghai
 HOME_1 = {"code": "339901001001", "name": None}  # qs-jo-1
 HOME_2 = {"code": "339901002001", "name": None}  # qs-jo-2
 HOME_3 = {"code": "339901003001", "name": None}  # qs-jo-3
-PRISON = "zj-prison-2"
 TOPIC = topics.workflow_topic("release")
 PG_URL = os.environ.get("FENGQIAO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -68,24 +66,21 @@ class Log:
         return rec
 
 
-class Driver:
-    """One case driven like the worker does, every event and decision put on the log."""
+class Driver(ReleaseDriver):
+    """One release case driven like the worker does, every event and decision put on the log."""
 
     def __init__(self, log: Log, ctx: Context, case_id: str, office: str) -> None:
-        self.log, self.ctx, self.case_id, self.office = log, ctx, case_id, office
+        self.log = log
+        super().__init__(ctx, case_id, office)
 
     @property
     def case(self) -> Case | None:
         return self.log.cases.get(self.case_id)
 
-    def ref(self, agency_id: str) -> dict[str, Any]:
-        return to_ref(self.ctx.directory.get(agency_id))
-
-    def event(self, etype: str, at: datetime, source: str | None = None, **fields: Any) -> None:
-        record = sample_event(self.ctx.catalogue[etype], self.case_id)
-        record.update(fields)
-        env = Envelope.new(etype, self.case_id, source=source or self.office, time=at)
-        self._handle(env, record, at)
+    @case.setter
+    def case(self, case: Case | None) -> None:
+        if case is not None:
+            self.log.cases[self.case_id] = case
 
     def _handle(self, env: Envelope, record: dict[str, Any], now: datetime) -> None:
         self.log.put(env, record)
@@ -93,50 +88,6 @@ class Driver:
         self.log.cases[self.case_id] = outcome.case
         for d_env, d_record in outcome.decisions:
             self.log.put(d_env, d_record)
-
-    def tick(self, now: datetime) -> list[str]:
-        assert self.case is not None
-        decisions = engine.tick(self.case, self.ctx, now)
-        for env, record in decisions:
-            self._handle(env, record, now)
-        return [env.type for env, _ in decisions]
-
-    def notice(self, at: datetime, residence: dict[str, Any], key_person: bool) -> None:
-        self.event(
-            "ReleaseNoticeIssued",
-            at,
-            source=PRISON,
-            residence=residence,
-            key_person=key_person,
-            expected_release_date=RELEASE.date(),
-            prison=self.ref(PRISON),
-        )
-
-    def acknowledge(self, at: datetime) -> None:
-        self.event("ReleaseNoticeAcknowledged", at, office=self.ref(self.office))
-
-    def plan(self, at: datetime) -> None:
-        self.event("PickupPlanned", at, office=self.ref(self.office), planned_at=at, meeting_at=RELEASE)
-
-    def release(self) -> None:
-        self.event("PersonReleased", RELEASE, source=PRISON, released_at=RELEASE, prison=self.ref(PRISON))
-
-    def received(self, at: datetime) -> None:
-        self.event("PersonReceived", at, received_by=self.ref(self.office), received_at=at)
-
-    def delivered(self, at: datetime) -> None:
-        self.event("PersonDelivered", at, delivered_by=self.ref(self.office), delivered_at=at)
-
-    def reported(self, at: datetime) -> None:
-        self.event("PersonReported", at, office=self.ref(self.office), reported_at=at)
-
-    def registered(self, at: datetime) -> None:
-        self.event(
-            "HouseholdRegistered", at, source="qs-ps-1", police_station=self.ref("qs-ps-1"), registered_at=at
-        )
-
-    def resettlement_plan(self, at: datetime) -> None:
-        self.event("ResettlementPlanCreated", at, office=self.ref(self.office), created_at=at)
 
 
 def _day(n: int, hour: int = 2) -> datetime:
