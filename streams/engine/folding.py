@@ -14,9 +14,16 @@ from .model import _REGISTRY, HANDOFF_EVENTS, OPEN_STATES, Case
 from .state import new_case, status
 
 
-def fold(case: Case | None, env: Envelope, record: dict[str, Any], workflow: str) -> tuple[Case, bool]:
-    """Apply one event; returns (case, applied). An event id seen before changes nothing."""
-    case = _copy(case) if case else new_case(env.subject, workflow)
+def fold(
+    case: Case | None, env: Envelope, record: dict[str, Any], workflow: str, copy: bool = True
+) -> tuple[Case, bool]:
+    """Apply one event; returns (case, applied). An event id seen before changes nothing.
+
+    By default ``case`` is left untouched and a new case returned (the live worker keeps the old one
+    until the decisions are on the log). ``copy=False`` applies the event in place and returns
+    ``case`` itself: for a caller that owns the case and keeps no earlier state of it (replay).
+    """
+    case = (_copy(case) if copy else case) if case else new_case(env.subject, workflow)
     if any(e["id"] == env.id for e in case["events"]):
         return case, False
     rec = to_json(record)

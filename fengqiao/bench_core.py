@@ -1,0 +1,150 @@
+"""The pure engine core on the demo mix, without a broker: what one worker's CPU can decide and replay.
+
+`drive` plays events the way a worker does: before each event, the timer decides on the cases that
+are due at its instant (`engine.tick`); the event goes through `engine.handle`; every decision is
+read back through `engine.handle` as the worker reads it back from its topic (a duplicate for what
+`handle` decided, applied for the timer's). It returns the cases and the log, in log order.
+`run_core_bench` times `drive` (the live path), `engine.fold` over that log (replay), and beside
+them fastavro writing and reading the same records (what encoding and decoding alone cost).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import heapq
+import io
+import pstats
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import fastavro
+
+from fengqiao.bench_workload import Event, play, template
+from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.envelope import Envelope
+from fengqiao.streams import engine
+from fengqiao.streams.workflows import load_context
+
+LogEntry = tuple[Envelope, dict[str, Any], str]  # a record of the log and its case's workflow
+DECIDE_AFTER = timedelta(minutes=1)  # the worker handles an event a minute after it happened
+
+
+def plain_codec() -> Codec:
+    """A codec with schema ids numbered in catalogue order (no registry needed)."""
+    from fengqiao.schemas.catalogue import load
+
+    catalogue = load()
+    return Codec(catalogue, {ev.fullname: i for i, ev in enumerate(catalogue, 1)})
+
+
+def workload(codec: Codec, events: int, now: datetime | None = None) -> list[Event]:
+    """At least ``events`` events of the demo's mix, their instants in the recent past of ``now``."""
+    tpl = template(codec, now=now)
+    return list(play(tpl, tpl.copies_for(events=events)))
+
+
+def drive(
+    ctx: engine.Context, events: Iterable[Event], finals: Iterable[datetime] = ()
+) -> tuple[dict[str, engine.Case], list[LogEntry]]:
+    """The worker's path over ``events``, then a timer pass over every case at each of ``finals``."""
+    cases: dict[str, engine.Case] = {}
+    log: list[LogEntry] = []
+    due: list[tuple[datetime, str]] = []  # (next due instant, case id); stale entries skipped
+    next_due: dict[str, datetime] = {}
+
+    def apply(case_id: str, env: Envelope, record: dict[str, Any], now: datetime) -> None:
+        log.append((env, record, _workflow(ctx, env, cases.get(case_id))))
+        out = engine.handle(cases.get(case_id), env, record, ctx, now)
+        if out.duplicate:
+            return
+        cases[case_id] = out.case
+        for d_env, d_record in out.decisions:  # each goes on the topic and comes back to the worker
+            apply(case_id, d_env, d_record, now)
+        when = engine.next_due(out.case)
+        if when is not None and next_due.get(case_id) != when:
+            next_due[case_id] = when
+            heapq.heappush(due, (when, case_id))
+
+    def timer(now: datetime, case_ids: Iterable[str]) -> None:
+        for case_id in case_ids:
+            for d_env, d_record in engine.tick(cases[case_id], ctx, now):
+                apply(case_id, d_env, d_record, now)
+
+    for env, record in events:
+        ready = []
+        while due and due[0][0] <= env.time:
+            when, case_id = heapq.heappop(due)
+            if next_due.get(case_id) == when:
+                del next_due[case_id]
+                ready.append(case_id)
+        timer(env.time, ready)
+        apply(env.subject, env, record, env.time + DECIDE_AFTER)
+    for now in finals:
+        timer(now, sorted(cases))
+    return cases, log
+
+
+def _workflow(ctx: engine.Context, env: Envelope, case: engine.Case | None) -> str:
+    """The workflow whose topic carries the event (a hub-wide event: its case's)."""
+    wf = ctx.catalogue[env.type].workflow
+    return wf if wf != "*" else (case or {})["workflow"]
+
+
+def replay(log: Iterable[LogEntry], copy: bool = True) -> dict[str, engine.Case]:
+    """`engine.fold` over the log, as replay does."""
+    cases: dict[str, engine.Case] = {}
+    for env, record, workflow in log:
+        cases[env.subject], _ = engine.fold(cases.get(env.subject), env, record, workflow, copy=copy)
+    return cases
+
+
+def raw_avro(codec: Codec, log: list[LogEntry]) -> float:
+    """Seconds fastavro takes to write and read back every record of the log."""
+    schemas = [codec.catalogue[env.type].parsed for env, _, _ in log]
+    t = time.perf_counter()
+    for (_, record, _), schema in zip(log, schemas, strict=True):
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, schema, record)
+        buf.seek(0)
+        fastavro.schemaless_reader(buf, schema, schema)
+    return time.perf_counter() - t
+
+
+def run_core_bench(events: int) -> dict[str, Any]:
+    """Events per second of the live path (agency events through `drive`), of replay (log records
+    through `fold`, copying and in place) and of fastavro writing + reading the same records."""
+    codec, ctx = plain_codec(), load_context()
+    evs = workload(codec, events)
+    finals = [max(env.time for env, _ in evs) + timedelta(days=d) for d in (1, 40)]
+    t = time.perf_counter()
+    _, log = drive(ctx, evs, finals)
+    live = time.perf_counter() - t
+    t = time.perf_counter()
+    replay(log, copy=True)
+    fold_copy = time.perf_counter() - t
+    t = time.perf_counter()
+    replay(log, copy=False)
+    fold_own = time.perf_counter() - t
+    avro = raw_avro(codec, log)
+    return {
+        "events": len(evs),
+        "log_records": len(log),
+        "decisions_per_event": round((len(log) - len(evs)) / len(evs), 2),
+        "handle_events_per_s": round(len(evs) / live),
+        "fold_records_per_s": round(len(log) / fold_own),
+        "fold_copy_records_per_s": round(len(log) / fold_copy),
+        "raw_avro_records_per_s": round(len(log) / avro),
+    }
+
+
+def profile(events: int, top: int = 30) -> str:
+    """The top of a cProfile of the live path (`drive`), by cumulative time."""
+    codec, ctx = plain_codec(), load_context()
+    evs = workload(codec, events)
+    prof = cProfile.Profile()
+    prof.runcall(drive, ctx, evs, [max(env.time for env, _ in evs) + timedelta(days=40)])
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
