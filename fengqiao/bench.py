@@ -1,168 +1,357 @@
-"""`fengqiao bench`: the hub's full path next to a raw baseline, measured in the same run on the same broker.
+"""`fengqiao bench`: the hub measured next to a raw baseline taken in the same run, on the same broker.
 
-Hub path: encode → broker → worker agent (decode, envelope checks, case state update) → CaseUpdated
-on the output topic → decoded by the bench. Raw baseline: aiokafka produce → consume → fastavro
-decode of the same records, nothing else. Latency is publish-to-output per event.
+The workload is the demo's mix of the five workflows (`bench_workload`), with times in the past, so
+deadlines pass and the worker's timer fires while the events flow. Every mode starts a hub of its own
+in a fresh folder (nothing of the user's hub is touched) and prints the hub's figure, the raw figure
+and their ratio.
+
+* live (default): throughput. The events are produced as fast as the broker takes them. The hub's
+  figure counts an event done when its ``CaseUpdated`` is out (decoded, checked, decided, case stored,
+  decisions emitted) *and* the ledger holds it and that update (archived). Raw: aiokafka consuming
+  and fastavro decoding the same records from a plain topic, nothing else.
+* latency: the events at a steady rate; per event, send → its ``CaseUpdated`` (the hub's decision is
+  on the log before it). Raw: send → consumed from a plain topic, at the same rate.
+* workers: live with one worker, then with N: the scale-out factor.
+* cases: memory and restart (`bench_cases`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
+from fengqiao.bench_workload import demo_mix
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import TopicSpec, ensure_topics, open_reader
 from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.samples import sample_event
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
 
-CASES = 1000
+Say = Callable[[str], None]
 
 
-def _workload(codec: Codec, n: int) -> list[tuple[str, Envelope, bytes]]:
-    """N events over CASES cases, a mix of every workflow's incoming events."""
-    ins = [e for e in codec.catalogue if e.direction == "in"]
+@dataclass(frozen=True)
+class Wire:
+    """One event as it goes on the broker."""
+
+    id: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def wire_workload(codec: Codec, n: int) -> list[Wire]:
+    """The first ``n`` events of the demo's mix, encoded once, before any clock starts."""
     out = []
-    for i in range(n):
-        ev = ins[i % len(ins)]
-        case_id = f"B-{ev.workflow}-{i % CASES:05d}"
-        env = Envelope.new(ev.name, case_id, source="bench")
-        out.append((topics.topic_for(ev), env, codec.encode(ev.name, sample_event(ev, case_id, i))))
+    for env, record in demo_mix(codec, events=n)[:n]:
+        env = env.with_(dataschema=codec.dataschema(env.type))
+        ev = codec.catalogue[env.type]
+        out.append(
+            Wire(
+                env.id,
+                topics.topic_for(ev),
+                env.subject.encode(),
+                codec.encode(ev.name, record),
+                env.to_headers(),
+            )
+        )
     return out
 
 
-def _percentile(xs: list[float], p: float) -> float:
+def percentile(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-async def _consume_until(
-    consumer: AIOKafkaConsumer, want: set[str], id_of: Any, seen: dict[str, float], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while want - seen.keys() and time.monotonic() < deadline:
-        batch = await consumer.getmany(timeout_ms=100)
-        now = time.perf_counter()
-        for records in batch.values():
-            for m in records:
-                i = id_of(m)
-                if i in want and i not in seen:
-                    seen[i] = now
+def figures(n: int, seconds: float, latencies_ms: list[float], **extra: Any) -> dict[str, Any]:
+    return {
+        "events": n,
+        "delivered": len(latencies_ms),
+        "seconds": round(seconds, 3),
+        "events_per_s": round(len(latencies_ms) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(percentile(latencies_ms, 50), 2),
+        "p99_ms": round(percentile(latencies_ms, 99), 2),
+        **extra,
+    }
 
 
-async def _measure(
-    bootstrap: str,
-    work: list[tuple[str, Envelope, bytes]],
-    watch: str,
-    id_of: Any,
-    settings: Settings,
-    timeout: float,
-) -> dict:
-    """Send ``work`` and time until every event id shows up on ``watch`` (``id_of`` reads it back)."""
-    consumer = await open_reader(
-        bootstrap, [watch], from_beginning=False, fetch_wait_ms=settings.fetch_wait_ms
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
-    await producer.start()
+def _causation(m: Any) -> str:
+    for k, v in m.headers or ():
+        if k == "ce_causationid":
+            return v.decode()
+    return ""
+
+
+def _ce_id(m: Any) -> str:
+    for k, v in m.headers or ():
+        if k == "ce_id":
+            return v.decode()
+    return ""
+
+
+class Watch:
+    """Reads a topic and notes when each wanted id first shows up (and the offsets it saw)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, want: set[str], id_of: Callable[[Any], str]) -> None:
+        self.consumer, self.want, self.id_of = consumer, set(want), id_of
+        self.seen: dict[str, float] = {}
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    async def run(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.seen) < len(self.want) and time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.perf_counter()
+            for tp, records in batch.items():
+                for m in records:
+                    i = self.id_of(m)
+                    if i in self.want and i not in self.seen:
+                        self.seen[i] = now
+                        self.offsets[(tp.topic, tp.partition)] = m.offset
+
+
+async def _send(producer: AIOKafkaProducer, work: list[Wire], rate: float | None) -> tuple[dict, dict]:
+    """Send every event (at ``rate`` per second, or as fast as possible); when each was sent, and the
+    last offset of each partition written."""
     sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
+    futures = []
+    t0 = time.perf_counter()
+    for i, w in enumerate(work):
+        if rate:
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sent[w.id] = time.perf_counter()
+        futures.append(await producer.send(w.topic, w.value, key=w.key, headers=w.headers))
+    last: dict[tuple[str, int], int] = {}
+    for md in await asyncio.gather(*futures):
+        last[(md.topic, md.partition)] = max(last.get((md.topic, md.partition), -1), md.offset)
+    return sent, last
+
+
+def _producer(bootstrap: str, rate: float | None) -> AIOKafkaProducer:
+    # Throughput: batches; latency: each event on its own, as an agency system sends it.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=1 if rate else 5, max_batch_size=1 << 20
+    )
+
+
+async def raw_throughput(bootstrap: str, codec: Codec, work: list[Wire], settings: Settings) -> dict:
+    """The same records from a plain topic: consumed and fastavro-decoded, nothing else."""
+    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(bootstrap, [TopicSpec(topic, settings.partitions, retention_ms=600_000)])
+    producer = _producer(bootstrap, None)
+    await producer.start()
+    try:
+        await _send(producer, [Wire(w.id, topic, w.key, w.value, w.headers) for w in work], None)
+    finally:
+        await producer.stop()
+    consumer = await open_reader(bootstrap, [topic], fetch_wait_ms=settings.fetch_wait_ms)
     try:
         t0 = time.perf_counter()
-        async with asyncio.TaskGroup() as tg:  # read while sending, so latency is per event
-            tg.create_task(_consume_until(consumer, {e.id for _, e, _ in work}, id_of, seen, timeout))
-            for topic, env, value in work:
-                sent[env.id] = time.perf_counter()
-                await producer.send(topic, value, key=env.subject.encode(), headers=env.to_headers())
-            await producer.flush()
+        done = 0
+        while done < len(work) and time.perf_counter() - t0 < 120:
+            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            for records in batch.values():
+                for m in records:
+                    codec.decode(m.value)
+                    _ce_id(m)
+                    done += 1
+        elapsed = time.perf_counter() - t0
+    finally:
+        await consumer.stop()
+    return {
+        "events": len(work),
+        "delivered": done,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(done / elapsed, 1),
+    }
+
+
+async def raw_latency(
+    bootstrap: str, codec: Codec, work: list[Wire], settings: Settings, rate: float | None
+) -> dict:
+    """Send → consumed from a plain topic (and decoded), per event, at ``rate`` (or flat out)."""
+    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(bootstrap, [TopicSpec(topic, settings.partitions, retention_ms=600_000)])
+    ids = {w.id for w in work}
+
+    def id_of(m: Any) -> str:
+        codec.decode(m.value)
+        return _ce_id(m)
+
+    consumer = await open_reader(
+        bootstrap, [topic], from_beginning=False, fetch_wait_ms=settings.fetch_wait_ms
+    )
+    watch = Watch(consumer, ids, id_of)
+    producer = _producer(bootstrap, rate)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        reading = asyncio.create_task(watch.run(300))
+        sent, _ = await _send(producer, [Wire(w.id, topic, w.key, w.value, w.headers) for w in work], rate)
+        await reading
         elapsed = time.perf_counter() - t0
     finally:
         await producer.stop()
         await consumer.stop()
-    return _figures(sent, seen, elapsed)
+    return figures(len(work), elapsed, [(watch.seen[i] - sent[i]) * 1000 for i in watch.seen])
 
 
-async def _raw(
-    bootstrap: str, codec: Codec, work: list[tuple[str, Envelope, bytes]], settings: Settings
-) -> dict:
-    """The baseline: the same records produced to a plain topic, consumed and decoded, nothing else."""
-    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
-    await ensure_topics(bootstrap, [TopicSpec(topic, settings.partitions, retention_ms=600_000)])
-
-    def id_of(m: Any) -> str:
-        codec.decode(m.value)
-        return dict(m.headers)["ce_id"].decode()
-
-    return await _measure(bootstrap, [(topic, e, v) for _, e, v in work], topic, id_of, settings, 300)
-
-
-async def _hub(hub: Hub, work: list[tuple[str, Envelope, bytes]], settings: Settings) -> dict:
-    """The hub: workflow topics in, the worker's CaseUpdated (caused by each event) out."""
-
-    def id_of(m: Any) -> str:
-        return dict(m.headers).get("ce_causationid", b"").decode()
-
-    return await _measure(hub.bootstrap, work, topics.CASE_UPDATES, id_of, settings, 600)
-
-
-def _figures(sent: dict[str, float], seen: dict[str, float], elapsed: float) -> dict:
-    lat = [(seen[i] - sent[i]) * 1000 for i in seen if i in sent]
-    return {
-        "events": len(sent),
-        "delivered": len(seen),
-        "seconds": round(elapsed, 3),
-        "events_per_s": round(len(seen) / elapsed, 1) if elapsed else 0.0,
-        "p50_ms": round(_percentile(lat, 50), 2),
-        "p99_ms": round(_percentile(lat, 99), 2),
-    }
+async def hub_run(hub: Hub, work: list[Wire], settings: Settings, rate: float | None, timeout: float) -> dict:
+    """Send ``work`` into the running hub; time until every event's CaseUpdated is out and archived."""
+    assert hub.ledger is not None
+    consumer = await open_reader(
+        hub.bootstrap, [topics.CASE_UPDATES], from_beginning=False, fetch_wait_ms=settings.fetch_wait_ms
+    )
+    watch = Watch(consumer, {w.id for w in work}, _causation)
+    producer = _producer(hub.bootstrap, rate)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        reading = asyncio.create_task(watch.run(timeout))
+        sent, written = await _send(producer, work, rate)
+        await reading
+        decided = time.perf_counter() - t0
+        # Archived: the ledger holds every event sent and every CaseUpdated seen (the decisions of an
+        # event precede its update on the log and are archived with it).
+        want = {**written, **watch.offsets}
+        while time.perf_counter() - t0 < timeout:
+            have = await asyncio.to_thread(hub.ledger.positions)
+            if all(have.get(tp, -1) >= o for tp, o in want.items()):
+                break
+            await asyncio.sleep(0.005)
+        archived = time.perf_counter() - t0
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    lat = [(watch.seen[i] - sent[i]) * 1000 for i in watch.seen]
+    out = figures(len(work), archived, lat, decided_per_s=round(len(lat) / decided, 1) if decided else 0.0)
+    out["seconds_decided"] = round(decided, 3)
+    return out
 
 
-async def run_bench(settings: Settings, n: int, progress: Console | None = None) -> dict[str, Any]:
+async def fresh_hub(settings: Settings, workers: int, folder: Path) -> Hub:
+    hub = Hub(settings.model_copy(update={"data_dir": folder, "gateway": False}), workers=workers)
+    try:
+        await hub.start()
+    except BaseException:
+        await hub.stop()
+        raise
+    return hub
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else 0.0
+
+
+async def run_bench(
+    settings: Settings,
+    n: int,
+    *,
+    rate: float | None = None,
+    workers: int = 1,
+    progress: Console | None = None,
+) -> dict[str, Any]:
+    """live (``rate`` None, ``workers`` 1), latency (``rate``) or scale-out (``workers`` > 1)."""
+
     def say(msg: str) -> None:
         if progress:
             progress.print(f"[dim]{msg}[/]")
 
-    say("starting the hub (embedded broker, registry, one worker)…" if settings.embedded else "starting…")
-    async with Hub(settings, workers=1) as hub:
+    root = Path(tempfile.mkdtemp(prefix="bench-", dir=_bench_dir(settings)))
+    try:
+        return await _run_modes(settings, n, rate, workers, root, say)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _bench_dir(settings: Settings) -> Path:
+    d = settings.data_dir / "bench"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+async def _run_modes(
+    settings: Settings, n: int, rate: float | None, workers: int, root: Path, say: Say
+) -> dict[str, Any]:
+    mode = "latency" if rate else "workers" if workers > 1 else "live"
+    broker = "embedded" if settings.embedded else settings.broker
+    say("starting a hub of its own (broker, registry, archiver, one worker)…")
+    hub = await fresh_hub(settings, 1, root / "one")
+    try:
         assert hub.codec is not None
-        work = _workload(hub.codec, n)
-        say(f"raw baseline: aiokafka + fastavro, {n} events…")
-        raw = await _raw(hub.bootstrap, hub.codec, work, settings)
-        say(f"hub full path: {n} events through the worker…")
-        hub_fig = await _hub(hub, _workload(hub.codec, n), settings)
-    ratio = hub_fig["events_per_s"] / raw["events_per_s"] if raw["events_per_s"] else 0.0
-    return {
-        "broker": "embedded" if settings.embedded else settings.broker,
-        "events": n,
-        "hub": hub_fig,
-        "raw": raw,
-        "ratio": round(ratio, 3),
-    }
+        work = wire_workload(hub.codec, n)
+        say(f"workload: {len(work)} events of the demo's five-workflow mix…")
+        if rate:
+            say(f"raw baseline: {len(work)} events at {rate:,.0f}/s through a plain topic…")
+            raw = await raw_latency(hub.bootstrap, hub.codec, work, settings, rate)
+            say(f"hub: {len(work)} events at {rate:,.0f}/s…")
+            one = await hub_run(hub, work, settings, rate, timeout=max(120.0, 3 * n / rate))
+        else:
+            say(f"raw baseline: aiokafka consume + fastavro decode of {len(work)} events…")
+            raw = await raw_throughput(hub.bootstrap, hub.codec, work, settings)
+            say(f"hub, one worker: {len(work)} events, decided and archived…")
+            one = await hub_run(hub, work, settings, None, timeout=600)
+    finally:
+        await hub.stop()
+    result: dict[str, Any] = {"mode": mode, "broker": broker, "events": len(work), "raw": raw, "hub": one}
+    result["ratio"] = _ratio(one["events_per_s"], raw["events_per_s"])
+    if rate:
+        result["rate"] = rate
+    if workers > 1:
+        say(f"hub, {workers} workers: the same events…")
+        hub = await fresh_hub(settings, workers, root / "many")
+        try:
+            assert hub.codec is not None
+            many = await hub_run(hub, wire_workload(hub.codec, n), settings, None, timeout=600)
+        finally:
+            await hub.stop()
+        result.update(
+            workers=workers, hub_workers=many, scale_out=_ratio(many["events_per_s"], one["events_per_s"])
+        )
+    return result
 
 
 def render(result: dict[str, Any], console: Console) -> None:
-    t = Table(title=f"fengqiao bench — {result['events']} events, broker {result['broker']}")
+    title = {
+        "live": "throughput",
+        "latency": f"latency at {result.get('rate', 0):,.0f} events/s",
+        "workers": f"scale-out, 1 vs {result.get('workers')} workers",
+    }[result["mode"]]
+    t = Table(
+        title=f"fengqiao bench — {title}: {result['events']} events (demo mix), broker {result['broker']}"
+    )
     t.add_column("path")
     for col in ("delivered", "seconds", "events/s", "p50 ms", "p99 ms"):
         t.add_column(col, justify="right")
-    for name, key in (("hub (full path)", "hub"), ("raw aiokafka + fastavro", "raw")):
-        f = result[key]
+    rows = [("hub: decided + archived", result["hub"]), ("raw: aiokafka + fastavro", result["raw"])]
+    if "hub_workers" in result:
+        rows.insert(1, (f"hub, {result['workers']} workers", result["hub_workers"]))
+    for name, f in rows:
         t.add_row(
             name,
             str(f["delivered"]),
             str(f["seconds"]),
             f"{f['events_per_s']:,.0f}",
-            str(f["p50_ms"]),
-            str(f["p99_ms"]),
+            str(f.get("p50_ms", "")),
+            str(f.get("p99_ms", "")),
         )
     console.print(t)
-    console.print(f"hub / raw throughput ratio: [bold]{result['ratio']:.2f}[/]")
+    console.print(f"hub / raw: [bold]{result['ratio']:.3f}[/]")
+    if "scale_out" in result:
+        console.print(f"{result['workers']} workers / 1 worker: [bold]{result['scale_out']:.2f}×[/]")

@@ -563,31 +563,54 @@ def schemas_check(repo: Annotated[Path, typer.Option(help="git work tree")] = Pa
 
 @app.command()
 def bench(
-    events: Annotated[int, typer.Option(help="events to push through")] = 5000,
+    events: Annotated[int, typer.Option(help="events of the demo's five-workflow mix to send")] = 5000,
+    live: Annotated[bool, typer.Option("--live", help="throughput, decided and archived (default)")] = False,
     replay: Annotated[
-        bool, typer.Option("--replay", help="replay from the ledger vs its raw read rate")
+        bool, typer.Option("--replay", help="replay from the ledger vs its raw read + decode rate")
     ] = False,
+    latency: Annotated[bool, typer.Option("--latency", help="publish-to-decision latency at --rate")] = False,
+    rate: Annotated[float, typer.Option(help="events per second for --latency")] = 1000.0,
+    workers: Annotated[int, typer.Option(help="also run with N workers: the scale-out factor")] = 1,
+    cases: Annotated[
+        int, typer.Option(help="memory of N cases in one worker, and restart to ready with them")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Measure the hub's full path next to a raw aiokafka + fastavro baseline on the same broker
-    (or, with --replay, replay through the workflow core next to the ledger's raw read rate)."""
-    from fengqiao.bench import render, run_bench
+    """Measure the hub next to a raw baseline taken in the same run (docs/performance.md).
 
+    One mode per run: --live (default), --latency --rate N, --workers N, --cases N or --replay.
+    Each starts a hub of its own in a fresh folder; the figures print with the baseline and the ratio.
+    """
+    from fengqiao import bench as live_bench
+
+    modes = (("--latency", latency), ("--workers", workers > 1), ("--cases", cases > 0), ("--replay", replay))
+    chosen = [m for m, on in modes if on]
+    if len(chosen) > 1 or (live and chosen):
+        raise fail(f"choose one mode per run, not {' and '.join(['--live'] * live + chosen)}", 2)
+    if latency and rate <= 0:
+        raise fail("--rate must be above 0 events/s", 2)
+    if workers < 1:
+        raise fail("--workers must be 1 or more", 2)
     s = settings(log_level="WARNING")
+    progress = None if as_json else err
     if replay:
         from fengqiao import bench_replay
 
-        result = bench_replay.run_replay_bench(events, progress=None if as_json else err)
-        if as_json:
-            print(json.dumps(result, indent=2))
-        else:
-            bench_replay.render(result, out)
+        result = bench_replay.run_replay_bench(events, progress=progress)
+        print(json.dumps(result, indent=2)) if as_json else bench_replay.render(result, out)
         return
-    result = _run(run_bench(s, events, progress=None if as_json else err))
-    if as_json:
-        print(json.dumps(result, indent=2))
-    else:
-        render(result, out)
+    if cases:
+        from fengqiao import bench_cases
+
+        result = _run(bench_cases.run_cases_bench(s, cases, progress=progress))
+        print(json.dumps(result, indent=2)) if as_json else bench_cases.render(result, out)
+        return
+    if workers > s.partitions:
+        raise fail(f"{workers} workers need as many partitions (FENGQIAO_PARTITIONS={s.partitions})", 2)
+    result = _run(
+        live_bench.run_bench(s, events, rate=rate if latency else None, workers=workers, progress=progress)
+    )
+    print(json.dumps(result, indent=2)) if as_json else live_bench.render(result, out)
 
 
 def main() -> None:

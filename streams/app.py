@@ -306,7 +306,9 @@ def create_app(
     async def ready(web: Any, request: Any) -> Any:
         assigned = len(app.consumer.assignment()) if app.consumer else 0
         ok = assigned > 0 and not app.rebalancing
-        return web.json({"ready": ok, "assigned": assigned}, status=200 if ok else 503)
+        # caught_up: the records the ledger put back after a restart are all folded in again.
+        body = {"ready": ok, "assigned": assigned, "caught_up": ok and caught_up(), "cases": len(case_table)}
+        return web.json(body, status=200 if ok else 503)
 
     return app
 

@@ -1,0 +1,219 @@
+"""`fengqiao bench --cases N`: N cases of the demo's mix in one worker — its resident memory — then a
+restart of the hub on the same folder and the time until the worker is ready and caught up.
+
+Raw baselines from the same run: the Avro bytes of the same events (what the bare facts take), and the
+ledger read back raw (what a restart must at least read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.table import Table
+
+from fengqiao.bench import fresh_hub
+from fengqiao.bench_workload import play, template
+from fengqiao.hub import Hub
+from fengqiao.infra.broker import open_reader
+from fengqiao.settings import Settings
+from fengqiao.streams import topics
+
+CHUNK = 5000  # events in flight at once: the bench must not hold a million events in memory
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def _load(hub: Hub, n_cases: int, settings: Settings, say: Any) -> dict[str, Any]:
+    """Send N cases' events; wait until as many CaseUpdated are out (one per event applied)."""
+    assert hub.codec is not None
+    codec = hub.codec
+    tpl = template(codec)
+    copies = tpl.copies_for(cases=n_cases)
+    total = len(tpl.events) * copies
+    reader = await open_reader(
+        hub.bootstrap, [topics.CASE_UPDATES], from_beginning=False, fetch_wait_ms=settings.fetch_wait_ms
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=hub.bootstrap, acks="all", linger_ms=5, max_batch_size=1 << 20
+    )
+    await producer.start()
+    updates = 0
+    avro_bytes = 0
+    status: dict[bytes, str] = {}
+
+    async def read() -> None:
+        nonlocal updates
+        while updates < total:
+            for records in (await reader.getmany(timeout_ms=200, max_records=5000)).values():
+                for m in records:
+                    updates += 1
+                    status[m.key] = codec.decode(m.value)[1]["status"]
+
+    t0 = time.perf_counter()
+    reading = asyncio.create_task(read())
+    try:
+        pending = []
+        for i, (env, record) in enumerate(play(tpl, copies)):
+            ev = codec.catalogue[env.type]
+            value = codec.encode(ev.name, record)
+            avro_bytes += len(value)
+            pending.append(
+                await producer.send(
+                    topics.topic_for(ev), value, key=env.subject.encode(), headers=env.to_headers()
+                )
+            )
+            if len(pending) >= CHUNK:
+                await asyncio.gather(*pending)
+                pending = []
+                if i % (CHUNK * 20) == 0:
+                    say(f"sent {i + 1:,} of {total:,} events; {updates:,} applied…")
+        await asyncio.gather(*pending)
+        while not reading.done():
+            await asyncio.wait({reading}, timeout=5)
+            say(f"{updates:,} of {total:,} events applied…")
+    finally:
+        reading.cancel()
+        await producer.stop()
+        await reader.stop()
+    return {
+        "events": total,
+        "applied": updates,
+        "cases": len(status),
+        "open_cases": sum(1 for s in status.values() if s != "closed"),
+        "avro_bytes": avro_bytes,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+async def _ready(hub: Hub, timeout: float) -> float:
+    """Seconds until every worker says it is ready and caught up with what the ledger put back."""
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(timeout=5) as http:
+        for w in hub.workers:
+            while time.perf_counter() - t0 < timeout:
+                try:
+                    body = (await http.get(f"{w.web}/ready/")).json()
+                    if body.get("ready") and body.get("caught_up"):
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+async def run_cases_bench(
+    settings: Settings, n_cases: int, progress: Console | None = None
+) -> dict[str, Any]:
+    def say(msg: str) -> None:
+        if progress:
+            progress.print(f"[dim]{msg}[/]")
+
+    bench_dir = settings.data_dir / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="cases-", dir=bench_dir))
+    try:
+        say("starting a hub of its own (broker, registry, archiver, one worker)…")
+        hub = await fresh_hub(settings, 1, folder)
+        try:
+            pid = hub.workers[0].proc.pid
+            empty = rss_bytes(pid)
+            loaded = await _load(hub, n_cases, settings, say)
+            await asyncio.sleep(2 * settings.tick_s)  # the timer's decisions of the last deadlines
+            full = rss_bytes(pid)
+        finally:
+            say("stopping the hub…")
+            await hub.stop()
+        assert hub.codec is not None
+        say("raw: reading the ledger back…")
+        raw_read = await asyncio.to_thread(_raw_ledger_read, hub)
+        say("restarting the hub on the same folder…")
+        t0 = time.perf_counter()
+        again = await fresh_hub(settings, 1, folder)
+        try:
+            started = time.perf_counter() - t0
+            caught_up = await _ready(again, timeout=3600)
+            ready_s = time.perf_counter() - t0
+            after = rss_bytes(again.workers[0].proc.pid)
+            rehydrated = again.rehydrated
+        finally:
+            await again.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    worker_bytes = max(0, full - empty)
+    return {
+        "mode": "cases",
+        "broker": "embedded" if settings.embedded else settings.broker,
+        **loaded,
+        "memory": {
+            "worker_rss_empty": empty,
+            "worker_rss_loaded": full,
+            "worker_rss_after_restart": after,
+            "bytes_per_case": round(worker_bytes / max(1, loaded["cases"])),
+            "raw_avro_bytes_per_case": round(loaded["avro_bytes"] / max(1, loaded["cases"])),
+            "ratio": round(worker_bytes / loaded["avro_bytes"], 2) if loaded["avro_bytes"] else 0.0,
+        },
+        "restart": {
+            "records_rehydrated": rehydrated,
+            "seconds_to_start": round(started, 2),
+            "seconds_to_caught_up": round(ready_s, 2),
+            "catch_up_seconds": round(caught_up, 2),
+            "raw_ledger_read_seconds": round(raw_read, 2),
+        },
+    }
+
+
+def _raw_ledger_read(hub: Hub) -> float:
+    ledger = hub._open_ledger()
+    try:
+        t0 = time.perf_counter()
+        sum(1 for _ in ledger.read())
+        return time.perf_counter() - t0
+    finally:
+        ledger.close()
+
+
+def render(result: dict[str, Any], console: Console) -> None:
+    m, r = result["memory"], result["restart"]
+    mib = 1024 * 1024
+    t = Table(
+        title=f"fengqiao bench --cases — {result['cases']:,} cases ({result['open_cases']:,} open), "
+        f"{result['events']:,} events, broker {result['broker']}"
+    )
+    t.add_column("what")
+    t.add_column("hub", justify="right")
+    t.add_column("raw", justify="right")
+    t.add_column("hub / raw", justify="right")
+    t.add_row(
+        "memory per case (worker RSS growth vs Avro bytes of its events)",
+        f"{m['bytes_per_case']:,} B",
+        f"{m['raw_avro_bytes_per_case']:,} B",
+        f"{m['ratio']:.1f}",
+    )
+    t.add_row("worker resident memory, loaded", f"{m['worker_rss_loaded'] / mib:,.0f} MiB", "", "")
+    t.add_row(
+        "restart to ready and caught up (vs reading the ledger raw)",
+        f"{r['seconds_to_caught_up']:.1f} s",
+        f"{r['raw_ledger_read_seconds']:.1f} s",
+        f"{r['seconds_to_caught_up'] / r['raw_ledger_read_seconds']:.1f}"
+        if r["raw_ledger_read_seconds"]
+        else "",
+    )
+    console.print(t)
+    console.print(
+        f"loaded in {result['seconds']:.0f} s; restart: {r['records_rehydrated']:,} records put back, "
+        f"hub started in {r['seconds_to_start']:.1f} s, worker caught up {r['catch_up_seconds']:.1f} s later"
+    )
