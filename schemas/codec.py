@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,19 @@ def _check(kind: str, value: Any) -> str | None:
     """Semantic check named by a schema's ``fengqiao.check``; returns the reason it fails."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return _check_text(kind, value)
+    return _check_uncached(kind, value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _check_text(kind: str, value: str) -> str | None:
+    # The same resident ID and division codes come back on every event of a case; the checks are
+    # pure, so each is run once (python-stdnum's is slow).
+    return _check_uncached(kind, value)
+
+
+def _check_uncached(kind: str, value: Any) -> str | None:
     if kind == "cn.ric":
         try:
             ric.validate(value)
@@ -109,6 +123,18 @@ def named_types(schema: Any, found: dict[str, Any] | None = None) -> dict[str, A
         if isinstance(schema.get("type"), (dict, list)):
             named_types(schema["type"], found)
     return found
+
+
+_NAMED: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(schema) -> (schema, its named types)
+
+
+def named_types_of(schema: Any) -> dict[str, Any]:
+    """`named_types` of a schema the catalogue keeps for good (computed once; a fresh copy each call,
+    since `from_json` adds to it)."""
+    hit = _NAMED.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _NAMED[id(schema)] = (schema, named_types(schema))
+    return dict(hit[1])
 
 
 def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], named: dict[str, Any]) -> Any:
@@ -248,8 +274,16 @@ def check_record(schema: Any, value: Any, path: str = "") -> list[FieldError]:
     return errors
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """A decoded record as plain JSON: instants in RFC 3339 (UTC), dates ISO, bytes base64."""
+    t = type(value)
+    if t in _PLAIN:  # most values, by their exact type first: this runs on every record folded
+        return value
+    if t is dict:
+        return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -297,7 +331,7 @@ class Codec:
         """A JSON object made into a record of ``event_type``; raises ValidationFailed naming each field."""
         ev = self.catalogue[event_type]
         errors: list[FieldError] = []
-        record = from_json(ev.expanded, data, "", errors, named_types(ev.expanded))
+        record = from_json(ev.expanded, data, "", errors, named_types_of(ev.expanded))
         if errors:
             raise ValidationFailed(ev.name, errors)
         return record

@@ -13,6 +13,8 @@ from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, format_time
 from .model import _REGISTRY, HANDOFF_EVENTS, OPEN_STATES, Case
 from .state import new_case, status
 
+_SHARED = ("events", "facts", "handoffs")  # the containers a new case shares until it changes them
+
 
 def fold(
     case: Case | None, env: Envelope, record: dict[str, Any], workflow: str, copy: bool = True
@@ -23,30 +25,45 @@ def fold(
     until the decisions are on the log). ``copy=False`` applies the event in place and returns
     ``case`` itself: for a caller that owns the case and keeps no earlier state of it (replay).
     """
-    case = (_copy(case) if copy else case) if case else new_case(env.subject, workflow)
-    if any(e["id"] == env.id for e in case["events"]):
-        return case, False
+    # Copy on write: a new case shares the old one's containers and handoffs, and takes its own copy
+    # of each one it changes (`shared` names those it has not copied yet); a full copy per fold cost
+    # more than the fold itself.
+    shared: set[str] | None = None
+    if not case:
+        case = new_case(env.subject, workflow)
+    else:
+        eid = env.id
+        for e in case["events"]:
+            if e["id"] == eid:
+                return (dict(case) if copy else case), False
+        if copy:
+            case, shared = dict(case), set(_SHARED)
     rec = to_json(record)
     # The timeline is kept in (time, id) order, not arrival order: the hub's decisions reach the log a
     # moment after the agency events that follow them, so arrival order differs between the live path
     # and a replay of the log, while the set of events — and so this order — does not.
     entry = {"id": env.id, "type": env.type, "source": env.source, "time": format_time(env.time)}
-    bisect.insort(case["events"], entry, key=lambda e: (e["time"], e["id"]))
+    events = _own(case, "events", shared)
+    last = events[-1] if events else None
+    if last is None or (last["time"], last["id"]) <= (entry["time"], entry["id"]):
+        events.append(entry)  # the usual case; where insort would put it too
+    else:
+        bisect.insort(events, entry, key=lambda e: (e["time"], e["id"]))
     case["version"] += 1
     case["updated_at"] = max(case["updated_at"] or "", entry["time"])
     wf = _REGISTRY.get(workflow)
     if env.type in HANDOFF_EVENTS:
-        _fold_handoff(case, env.type, rec)
+        _fold_handoff(case, env.type, rec, shared)
     elif wf is not None and env.type == wf.extension_announce:
-        _fold_extension(case, rec)
+        _fold_extension(case, rec, shared)
     elif env.source == HUB_SOURCE:
-        _fold_hub_event(case, env.type, rec)
+        _fold_hub_event(case, env.type, rec, shared)
         if wf is not None and env.type in wf.closed_by and not case["closed_at"]:
             case["closed_at"] = format_time(env.time)  # the workflow's own decision ends the case
     else:
-        case["facts"][env.type] = rec
+        _own(case, "facts", shared)[env.type] = rec
         if case["opened_at"] is None and wf is not None and env.type not in wf.opened_by:
-            case["held"].append({"id": env.id, "type": env.type})  # decided once the case opens
+            case["held"] = [*case["held"], {"id": env.id, "type": env.type}]  # decided once the case opens
         elif case["opened_at"] is None:
             case["opened_at"] = format_time(env.time)
             case["held"] = []  # `handle` decides them now, in their order
@@ -58,11 +75,26 @@ def fold(
     return case, True
 
 
-def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
-    hid = r["handoff_id"]
+def _own(case: Case, key: str, shared: set[str] | None) -> Any:
+    """The case's container under ``key``, copied first if it is still the old case's."""
+    if shared is not None and key in shared:
+        shared.discard(key)
+        case[key] = type(case[key])(case[key])
+    return case[key]
+
+
+def _own_handoff(case: Case, hid: str, shared: set[str] | None) -> dict[str, Any] | None:
+    """The handoff, copied first (into the case's own handoffs) if it is still the old case's."""
     h = case["handoffs"].get(hid)
+    if h is not None and shared is not None:
+        h = _own(case, "handoffs", shared)[hid] = dict(h)
+    return h
+
+
+def _fold_handoff(case: Case, etype: str, r: dict[str, Any], shared: set[str] | None = None) -> None:
+    hid = r["handoff_id"]
     if etype == "HandoffAssigned":
-        case["handoffs"][hid] = {
+        _own(case, "handoffs", shared)[hid] = {
             "id": hid,
             "step": r["step"],
             "rule_id": (r.get("deadline") or {}).get("rule_id"),
@@ -82,15 +114,16 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         }
         case["policy_version"] = case["policy_version"] or r["policy_version"]
         return
+    h = _own_handoff(case, hid, shared)
     if etype in ("HandoffOverdue", "HandoffEscalated") and h is not None and _due(h) != _due(r):
         # A timer finding about a deadline the handoff no longer has (it was re-routed meanwhile): the
         # escalation still happened and is kept, the state is not touched — so whichever order the
         # finding and the re-routing reach the log in, the case comes out the same.
         if etype == "HandoffEscalated":
-            h["escalated_to"].append(r["escalated_to"])
+            h["escalated_to"] = [*h["escalated_to"], r["escalated_to"]]
         return
     if h is None:  # an engine event for a handoff this case never had: keep it visible, change nothing
-        _alert(case, {"type": etype, "handoff_id": hid, "problem": "unknown handoff"})
+        _alert(case, {"type": etype, "handoff_id": hid, "problem": "unknown handoff"}, shared)
         return
     if etype == "HandoffAcknowledged":
         h["acknowledged_at"] = r["acknowledged_at"]
@@ -117,7 +150,7 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         if h["state"] in ("assigned", "acknowledged"):
             h["state"] = "overdue"
     elif etype == "HandoffEscalated":
-        h["escalated_to"].append(r["escalated_to"])
+        h["escalated_to"] = [*h["escalated_to"], r["escalated_to"]]
         if h["state"] in OPEN_STATES:
             h["state"] = "escalated"
     elif etype == "HandoffReassigned":
@@ -136,11 +169,12 @@ def _fold_handoff(case: Case, etype: str, r: dict[str, Any]) -> None:
         h.update(state="cancelled", cancelled_reason=r["reason"])
 
 
-def _fold_extension(case: Case, r: dict[str, Any]) -> None:
+def _fold_extension(case: Case, r: dict[str, Any], shared: set[str] | None = None) -> None:
     """A deadline moved by an extension (延长): the new deadline, with the old one and the reason kept."""
-    h = case["handoffs"].get(r["handoff_id"])
+    h = _own_handoff(case, r["handoff_id"], shared)
     if h is None:
-        _alert(case, {"type": "extension", "handoff_id": r["handoff_id"], "problem": "unknown handoff"})
+        unknown = {"type": "extension", "handoff_id": r["handoff_id"], "problem": "unknown handoff"}
+        _alert(case, unknown, shared)
         return
     moved = {
         "from": (r.get("previous_deadline") or {}).get("due"),
@@ -156,8 +190,10 @@ def _due(d: dict[str, Any]) -> str | None:
     return (d.get("deadline") or {}).get("due")
 
 
-def _alert(case: Case, alert: dict[str, Any]) -> None:
+def _alert(case: Case, alert: dict[str, Any], shared: set[str] | None = None) -> None:
     """Alerts are kept in (instant, type) order, so findings folded in either order give one list."""
+    if shared is not None:
+        case["alerts"] = list(case["alerts"])  # rare: copied whenever the case is not the caller's own
     bisect.insort(
         case["alerts"],
         alert,
@@ -165,19 +201,22 @@ def _alert(case: Case, alert: dict[str, Any]) -> None:
     )
 
 
-def _fold_hub_event(case: Case, etype: str, r: dict[str, Any]) -> None:
+def _fold_hub_event(case: Case, etype: str, r: dict[str, Any], shared: set[str] | None = None) -> None:
     """The workflows' own hub events: alerts and flags; the handoff state is in the engine events."""
     if "alerted" in r or etype in ("RoutingFailed", "DeadlineNotComputable"):
         _alert(
             case,
             {"type": etype, **{k: r[k] for k in ("detected_at", "failed_at", "reason", "alerted") if k in r}},
+            shared,
         )
     rule = (r.get("deadline") or {}).get("rule_id")
     if "alerted" in r and rule and rule not in case["breaches"]:  # a rule's breach event (PickupMissed, ...)
-        bisect.insort(case["breaches"], rule)
+        breaches = list(case["breaches"])
+        bisect.insort(breaches, rule)
+        case["breaches"] = breaches
     if r.get("notice_late"):
-        case.setdefault("flags", {})["notice_late"] = True
-    case["facts"][etype] = r
+        case["flags"] = {**case.get("flags", {}), "notice_late": True}
+    _own(case, "facts", shared)[etype] = r
 
 
 def _copy(case: Case) -> Case:

@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fengqiao.schemas.codec import from_json as _from_json_schema
-from fengqiao.schemas.codec import named_types, to_json
+from fengqiao.schemas.codec import named_types_of, to_json
+from fengqiao.schemas.coerce import FAIL, typer
 from fengqiao.schemas.envelope import parse_time
 
 from ..calendar import WorkingCalendar, end_of_day, local_date
@@ -87,17 +88,23 @@ def _complete(schema: dict[str, Any], record: dict[str, Any], case: Case) -> dic
     release date); taking them from the case by field name keeps the declarations short.
     """
     out: dict[str, Any] = {}
+    newest_first: list[Any] | None = None
     for f in schema["fields"]:
         name = f["name"]
         if name in record:
             out[name] = record[name]
             continue
-        for rec in reversed(list(case["facts"].values())):
+        if newest_first is None:
+            newest_first = list(reversed(case["facts"].values()))
+        for rec in newest_first:
             if isinstance(rec, dict) and name in rec:
                 out[name] = rec[name]
                 break
+    typed = typer(schema)(out)  # the compiled fast path: the same record, or FAIL when unsure
+    if typed is not FAIL:
+        return typed
     errors: list[Any] = []
-    typed = _from_json_schema(schema, to_json(out), "", errors, named_types(schema))
+    typed = _from_json_schema(schema, to_json(out), "", errors, named_types_of(schema))
     if errors:
         raise ValueError(f"{schema['name']}: " + "; ".join(map(str, errors)))
     return typed

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from fengqiao.bench_core import drive, plain_codec, replay, workload
-from fengqiao.schemas.codec import ValidationFailed, to_json
+from fengqiao.schemas.codec import ValidationFailed, from_json, named_types, to_json
+from fengqiao.schemas.coerce import FAIL, typer
 from fengqiao.schemas.envelope import HUB_SOURCE
 from fengqiao.streams import engine
 from fengqiao.streams.workflows import load_context
@@ -116,3 +117,18 @@ def test_a_bad_decision_is_refused_as_before(run: Any) -> None:
     with pytest.raises(ValueError) as e:
         engine._complete(schema, {"handoff_id": 7, "missing": None, "detected_at": "soon"}, case)
     assert str(e.value) == BAD_DECISION
+
+
+def test_compiled_typer_agrees_with_from_json(run: Any) -> None:
+    """The decisions' fast path (`schemas/coerce.py`) gives what `from_json(to_json(...))` gives."""
+    codec, events, _, log = run
+    for env, rec in [*((env, rec) for env, rec, _ in log), *events]:
+        schema = codec.catalogue[env.type].expanded
+        for value in (rec, to_json(rec)):
+            errors: list[Any] = []
+            slow = from_json(schema, to_json(value), "", errors, named_types(schema))
+            fast = typer(schema)(value)
+            assert not errors
+            assert fast is not FAIL and repr(fast) == repr(slow)
+    schema = codec.catalogue["HandoffOverdue"].expanded
+    assert typer(schema)({"handoff_id": 7}) is FAIL
