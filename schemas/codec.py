@@ -275,6 +275,7 @@ def check_record(schema: Any, value: Any, path: str = "") -> list[FieldError]:
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})
+_INSTANTS: dict[datetime, str] = {}
 
 
 def to_json(value: Any) -> Any:
@@ -284,6 +285,15 @@ def to_json(value: Any) -> Any:
         return value
     if t is dict:
         return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
+    if t is datetime and value.tzinfo is UTC:  # the same few instants recur on every record
+        text = _INSTANTS.get(value)
+        if text is None:
+            if len(_INSTANTS) > 4096:
+                _INSTANTS.clear()
+            text = _INSTANTS[value] = value.astimezone(UTC).isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            )
+        return text
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import calendar as _stdlib_calendar
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -125,7 +126,7 @@ class WorkingCalendar:
         if d.year not in self._package_years:
             raise CalendarNotCovered(d.year)
         try:
-            return bool(chinese_calendar.is_workday(d))
+            return _official_workday(d)
         except NotImplementedError:  # pragma: no cover - the range above already says so
             raise CalendarNotCovered(d.year) from None
 
@@ -148,6 +149,12 @@ class WorkingCalendar:
         while not self.is_workday(d):
             d += timedelta(days=1)
         return d
+
+
+@lru_cache(maxsize=1 << 14)
+def _official_workday(d: date) -> bool:
+    """The package's answer for a day, asked once: deadlines count the same days over and over."""
+    return bool(chinese_calendar.is_workday(d))
 
 
 class _DatesAsText(yaml.SafeLoader):

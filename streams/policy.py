@@ -394,10 +394,10 @@ class Policy(BaseModel):
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id; KeyError naming the version if there is none."""
-        for r in self.rules:
-            if r.id == rule_id:
-                return r
-        raise KeyError(f"policy {self.version} has no rule {rule_id!r}")
+        found = _rule_index(self).get(rule_id)
+        if found is None:
+            raise KeyError(f"policy {self.version} has no rule {rule_id!r}")
+        return found
 
     def rule_ids(self) -> list[str]:
         return [r.id for r in self.rules]
@@ -437,6 +437,21 @@ class Policy(BaseModel):
         }
 
 
+_RULES: dict[int, tuple[Policy, int, dict[str, Rule]]] = {}  # id(policy) -> (policy, rule count, index)
+
+
+def _rule_index(policy: Policy) -> dict[str, Rule]:
+    """The policy's rules by id, the first of an id winning (as a scan would): built once per policy,
+    since the engine asks for rules tens of times per event."""
+    hit = _RULES.get(id(policy))
+    if hit is None or hit[0] is not policy or hit[1] != len(policy.rules):
+        index: dict[str, Rule] = {}
+        for r in policy.rules:
+            index.setdefault(r.id, r)
+        hit = _RULES[id(policy)] = (policy, len(policy.rules), index)
+    return hit[2]
+
+
 def _sort_key(p: Policy) -> tuple[datetime, tuple[Any, ...]]:
     parts = re.split(r"[.\-_]", p.version)
     return p.effective_at, tuple((0, int(x)) if x.isdigit() else (1, x) for x in parts)
@@ -457,6 +472,8 @@ class PolicySet:
                 )
             self._by_version[p.version] = p
         self._ordered = sorted(self._by_version.values(), key=_sort_key)
+        # (effective instant, sort key, policy), oldest first: computed once, asked on every event.
+        self._keyed = [(p.effective_at, _sort_key(p), p) for p in self._ordered]
 
     @classmethod
     def load(cls, *paths: str | Path) -> PolicySet:
@@ -493,7 +510,7 @@ class PolicySet:
         """The version a case opened at ``at`` (aware) is governed by: the newest one in effect."""
         if at.utcoffset() is None:
             raise ValueError("at must be an aware instant")
-        in_effect = [p for p in self._ordered if p.effective_at <= at]
+        in_effect = [p for when, _, p in self._keyed if when <= at]
         if not in_effect:
             raise PolicyError(
                 [
@@ -507,10 +524,11 @@ class PolicySet:
         """The version that governs an open case at ``at``: its own, unless a newer version in effect
         says ``applies_to: all_open_cases`` (then the newest such one)."""
         own = self.get(opened_under)
+        own_key = next(key for _, key, p in self._keyed if p is own)
         newer = [
             p
-            for p in self._ordered
-            if p.effective_at <= at and _sort_key(p) > _sort_key(own) and p.applies_to == "all_open_cases"
+            for when, key, p in self._keyed
+            if when <= at and key > own_key and p.applies_to == "all_open_cases"
         ]
         return newer[-1] if newer else own
 

@@ -5,7 +5,7 @@ the decisions those cause in turn (`drain`). `handle` and `tick` drive it."""
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,50 @@ from .helpers import _complete, _deadline_in, _extended, _get, _instant_or_date
 from .model import _NS, OPEN_STATES, RECEIPT, Case, Context, Decision, Known, Step, Workflow
 from .state import fact, open_handoffs
 from .view import View
+
+Plan = tuple[frozenset[str], tuple[tuple[Step, frozenset[str] | None], ...]]
+
+
+_PLANS: dict[tuple[int, int], tuple[Workflow, Policy, Plan]] = {}
+_NS_BYTES = _NS.bytes
+
+
+def _plan(wf: Workflow, policy: Policy) -> Plan:
+    """What a workflow under a policy version decides on, worked out once per pair: the event types
+    that cause decisions when the hub decides them, and each step with the events that may open it
+    (None where a rule of the step is missing from the policy: the step is then looked at as before,
+    and the missing rule fails as it always did)."""
+    hit = _PLANS.get((id(wf), id(policy)))
+    if hit is not None and hit[0] is wf and hit[1] is policy:
+        return hit[2]
+    known_rules = set(policy.rule_ids())
+    triggers = wf.triggers() | {  # and the steps opened where their rule's clock starts
+        policy.rule(rid).start.split(".")[0]
+        for s in wf.steps
+        if not s.opened_by
+        for rid in s.rules
+        if rid in known_rules
+    }
+    openers: list[tuple[Step, frozenset[str] | None]] = []
+    for step in wf.steps:
+        if not all(rid in known_rules for rid in step.rules):
+            openers.append((step, None))
+        elif step.opened_by:
+            openers.append((step, frozenset(step.opened_by)))
+        else:
+            openers.append((step, frozenset(policy.rule(rid).start.split(".")[0] for rid in step.rules)))
+    plan = (frozenset(triggers), tuple(openers))
+    _PLANS[(id(wf), id(policy))] = (wf, policy, plan)
+    return plan
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NS, name))``, without building a UUID object (a decision id per decision)."""
+    h = bytearray(hashlib.sha1(_NS_BYTES + name.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 class _Decider:
@@ -45,20 +89,13 @@ class _Decider:
         self.policy: Policy = (
             ctx.policies.for_open_case(version, now) if version else ctx.policies.for_new_case(now)
         )
-        known_rules = set(self.policy.rule_ids())
-        self.triggers = wf.triggers() | {  # and the steps opened where their rule's clock starts
-            self.policy.rule(rid).start.split(".")[0]
-            for s in wf.steps
-            if not s.opened_by
-            for rid in s.rules
-            if rid in known_rules
-        }
+        self.triggers, self.openers = _plan(wf, self.policy)
 
     # Every decision goes through here: a stable id, the envelope, a complete record, folded at once.
     def emit(self, etype: str, record: dict[str, Any], key: str) -> None:
         ev = self.ctx.catalogue[etype]
         record = _complete(ev.expanded, {**record, "case_id": self.case["case_id"]}, self.case)
-        eid = str(uuid.uuid5(_NS, f"{self.cause_id}/{key}/{etype}"))
+        eid = _uuid5(f"{self.cause_id}/{key}/{etype}")
         env = Envelope(
             id=eid,
             source=HUB_SOURCE,
@@ -201,7 +238,9 @@ class _Decider:
 
     # -- opening -----------------------------------------------------------------------------------------
     def open_steps(self, env: Envelope, record: dict[str, Any]) -> None:
-        for step in self.wf.steps:
+        for step, opening_events in self.openers:
+            if opening_events is not None and env.type not in opening_events:
+                continue  # no rule of the step could make this event open it
             rule = self.step_rule(step, opening=True)
             opened_by = step.opened_by or ((rule.start.split(".")[0],) if rule else ())
             if env.type not in opened_by or (step.rules and rule is None) or not self.holds(step.applies_if):

@@ -110,10 +110,31 @@ class Workflow:
     extension_announce: str | None = None  # the hub event recording a deadline moved by an extension
 
     def step(self, name: str) -> Step:
-        return next(s for s in self.steps if s.name == name)
+        found = self._memo("steps", self._steps_by_name).get(name)
+        return found if found is not None else next(s for s in self.steps if s.name == name)
 
     def triggers(self) -> frozenset[str]:
         """Event types that cause decisions when the hub itself decides them (decisions chain)."""
+        return self._memo("triggers", self._triggers)
+
+    # A workflow is immutable, and these are asked on every event: each is computed once and kept on
+    # the instance, outside the dataclass fields (so equality, repr and replace are unchanged).
+    def _memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        memo = self.__dict__.get("_computed")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_computed", memo)
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def _steps_by_name(self) -> dict[str, Step]:
+        by_name: dict[str, Step] = {}
+        for s in self.steps:
+            by_name.setdefault(s.name, s)  # the first of a name, as a scan finds it
+        return by_name
+
+    def _triggers(self) -> frozenset[str]:
         found = set(self.closed_by)
         for s in self.steps:
             found |= {*s.opened_by, *s.cancelled_by}

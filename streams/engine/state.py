@@ -31,13 +31,22 @@ def new_case(case_id: str, workflow: str) -> Case:
     }
 
 
+_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {}  # the paths code and policy name, parsed once
+
+
 def fact(case: Case, path: str) -> Any:
     """``EventType.field`` (or ``EventType``) from the newest such event on the case, JSON form."""
-    etype, _, fname = path.partition(".")
+    parsed = _PATHS.get(path)
+    if parsed is None:
+        etype, _, fname = path.partition(".")
+        parsed = (etype, tuple(fname.split(".")) if fname else ())
+        if len(_PATHS) < 10_000:
+            _PATHS[path] = parsed
+    etype, parts = parsed
     rec = case["facts"].get(etype)
-    if rec is None or not fname:
+    if rec is None or not parts:
         return rec
-    for part in fname.split("."):
+    for part in parts:
         rec = rec.get(part) if isinstance(rec, dict) else None
     return rec
 
