@@ -16,7 +16,7 @@ from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, parse_time
 from ..calendar import CalendarNotCovered
 from ..directory import Agency, to_ref
 from ..policy import Policy, Rule, Selector
-from .folding import fold
+from .folding import SHARED, fold_shared
 from .helpers import _complete, _deadline_in, _extended, _get, _instant_or_date
 from .model import _NS, OPEN_STATES, RECEIPT, Case, Context, Decision, Known, Step, Workflow
 from .state import fact, open_handoffs
@@ -78,8 +78,12 @@ class _Decider:
         now: datetime,
         cause: Envelope | str,
         known: Known | None = None,
+        shared: set[str] | None = None,
     ) -> None:
         self.case, self.wf, self.ctx, self.now = case, wf, ctx, now
+        # What of the case is still the caller's (see `fold_shared`): all of it unless told otherwise;
+        # each decision folds into the decider's own case, copying only what the caller still holds.
+        self.shared = set(SHARED) if shared is None else shared
         self.known = known
         self.cause_id = cause.id if isinstance(cause, Envelope) else cause
         self.decisions: list[Decision] = []
@@ -109,10 +113,10 @@ class _Decider:
         )
         prior = self.known(eid) if self.known else None
         if prior is not None:  # decided before (its record is on the log): read it back, never re-decide
-            self.case, applied = fold(self.case, prior[0], prior[1], self.wf.name)
+            self.case, applied = fold_shared(self.case, prior[0], prior[1], self.wf.name, self.shared)
             env, record = prior
         else:
-            self.case, applied = fold(self.case, env, record, self.wf.name)
+            self.case, applied = fold_shared(self.case, env, record, self.wf.name, self.shared)
             if applied:
                 self.decisions.append((env, record))
         if applied and etype in self.triggers:

@@ -13,7 +13,9 @@ from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, format_time
 from .model import _REGISTRY, HANDOFF_EVENTS, OPEN_STATES, Case
 from .state import new_case, status
 
-_SHARED = ("events", "facts", "handoffs")  # the containers a new case shares until it changes them
+# What of a case a newer state shares with an older one until it changes it: the case mapping itself
+# and the containers fold changes in place (handoffs are copied on each change, see `_own_handoff`).
+SHARED = ("case", "events", "facts", "handoffs")
 
 
 def fold(
@@ -25,19 +27,27 @@ def fold(
     until the decisions are on the log). ``copy=False`` applies the event in place and returns
     ``case`` itself: for a caller that owns the case and keeps no earlier state of it (replay).
     """
-    # Copy on write: a new case shares the old one's containers and handoffs, and takes its own copy
-    # of each one it changes (`shared` names those it has not copied yet); a full copy per fold cost
-    # more than the fold itself.
-    shared: set[str] | None = None
+    folded, applied = fold_shared(case, env, record, workflow, set(SHARED) if copy else None)
+    return (dict(folded) if copy and folded is case else folded), applied
+
+
+def fold_shared(
+    case: Case | None, env: Envelope, record: dict[str, Any], workflow: str, shared: set[str] | None
+) -> tuple[Case, bool]:
+    """`fold`, copying on write: ``shared`` names what of ``case`` (of `SHARED`) still belongs to an
+    older state, and loses each name as fold copies it; None: the caller owns all of it. A decider
+    keeps one set over all the decisions of an event, so each container is copied once, not per fold
+    (a full copy per fold cost more than the fold itself). A duplicate returns ``case`` itself."""
     if not case:
-        case = new_case(env.subject, workflow)
+        case, shared = new_case(env.subject, workflow), None
     else:
         eid = env.id
         for e in case["events"]:
             if e["id"] == eid:
-                return (dict(case) if copy else case), False
-        if copy:
-            case, shared = dict(case), set(_SHARED)
+                return case, False
+        if shared is not None and "case" in shared:
+            shared.discard("case")
+            case = dict(case)
     rec = to_json(record)
     # The timeline is kept in (time, id) order, not arrival order: the hub's decisions reach the log a
     # moment after the agency events that follow them, so arrival order differs between the live path
@@ -84,7 +94,8 @@ def _own(case: Case, key: str, shared: set[str] | None) -> Any:
 
 
 def _own_handoff(case: Case, hid: str, shared: set[str] | None) -> dict[str, Any] | None:
-    """The handoff, copied first (into the case's own handoffs) if it is still the old case's."""
+    """The handoff, to change: copied first unless the caller owns all of the case, so a handoff
+    someone read before (the decider, an older state) never changes under them."""
     h = case["handoffs"].get(hid)
     if h is not None and shared is not None:
         h = _own(case, "handoffs", shared)[hid] = dict(h)

@@ -10,7 +10,7 @@ from typing import Any
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, parse_time
 
 from .decide import _Decider
-from .folding import fold
+from .folding import SHARED, fold_shared
 from .model import Case, Context, Decision, Known
 
 
@@ -39,15 +39,16 @@ def handle(
     if wf is None:
         wf = ctx.workflows[(case or {}).get("workflow", "")]
     held = {h["id"] for h in (case or {}).get("held", [])}
-    folded, applied = fold(case, env, record, wf.name)
+    shared = set(SHARED)  # the caller's case is left untouched: what of it the new state shares
+    folded, applied = fold_shared(case, env, record, wf.name, shared)
     if not applied:
-        return Outcome(folded, duplicate=True)
+        return Outcome(dict(folded), duplicate=True)
     if env.source == HUB_SOURCE or folded["opened_at"] is None:
         return Outcome(folded)  # a decision read back, or held until the case opens
     todo: list[tuple[Envelope, dict[str, Any]]] = [(env, record)]
     if held and not folded["held"]:  # this event opened the case: decide what was held, in order
         todo += [(_held_env(folded, e), _held_record(folded, e)) for e in folded["events"] if e["id"] in held]
-    d = _Decider(folded, wf, ctx, now, env, known)
+    d = _Decider(folded, wf, ctx, now, env, known, shared)
     for e, r in todo:
         d.cause_id = e.id
         d.react(e, r)

@@ -11,6 +11,7 @@ field by field, the writer would refuse a bad one), and an agency's bad fields m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -132,3 +133,19 @@ def test_compiled_typer_agrees_with_from_json(run: Any) -> None:
             assert fast is not FAIL and repr(fast) == repr(slow)
     schema = codec.catalogue["HandoffOverdue"].expanded
     assert typer(schema)({"handoff_id": 7}) is FAIL
+
+
+def test_handle_and_tick_leave_the_callers_case_untouched(run: Any) -> None:
+    """Copy on write (`fold_shared`): the case handed in stays as it was, whatever the engine decides."""
+    _, events, cases, _ = run
+    ctx = load_context()
+    last = {env.subject: (env, rec) for env, rec in events}
+    for case_id, case in sorted(cases.items())[::3]:
+        before = copy.deepcopy(case)
+        decisions = engine.tick(case, ctx, FINALS[-1] + timedelta(days=800))
+        env, rec = last[case_id]
+        again = env.with_(id=f"{env.id}-again", time=env.time + timedelta(days=1))
+        out = engine.handle(case, again, rec, ctx, FINALS[-1] + timedelta(days=800))
+        folded, _ = engine.fold(case, again, rec, case["workflow"])
+        assert case == before and out.case is not case and folded is not case
+        assert decisions or out.decisions or out.case != before
