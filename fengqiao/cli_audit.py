@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ dead_app = typer.Typer(
 )
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
+PARALLEL_FROM = 50_000  # records from which `replay` splits the cases over two processes (forking costs)
 LedgerOpt = Annotated[
     str | None, typer.Option("--ledger", help="ledger URL (default: SQLite in the data folder)")
 ]
@@ -99,20 +101,23 @@ def replay(
     ledger: LedgerOpt = None,
 ) -> None:
     """Rebuild case state from the ledger with the workers' own fold: no second implementation."""
-    from fengqiao.streams.replay import ledger_records
-    from fengqiao.streams.replay import replay as fold_all
+    from fengqiao.streams.replay import replay_ledger
 
     s = _settings(data_dir, ledger)
     led, codec = _ledger(s), _codec(s)
     at = _instant(until)
     total = led.count(case_id=case, until=at)
+    workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
     started = time.perf_counter()
     with ledger_progress("回放 replaying") as bar:
         task = bar.add_task("replay", total=total)
-        cases = fold_all(
-            ledger_records(led, codec.catalogue, until=at, case_id=case),
+        cases = replay_ledger(
+            led,
             codec,
+            until=at,
+            case_id=case,
             progress=lambda n: bar.update(task, completed=n),
+            workers=workers,
         )
     elapsed = time.perf_counter() - started
     if case and case not in cases:

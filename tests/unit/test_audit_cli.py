@@ -15,7 +15,6 @@ from fengqiao.streams.crypto import export_public_key, load_or_create_key
 from fengqiao.streams.ledger import Ledger
 
 runner = CliRunner()
-TOPIC = "fengqiao.release"
 
 
 @pytest.fixture
@@ -35,12 +34,20 @@ def _verify(d: Path) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def _middle(db: sqlite3.Connection) -> tuple[int, int, int]:
-    """(id, partition, offset) of a record in the middle of partition 1's chain."""
+def _chain(db: sqlite3.Connection) -> tuple[str, int]:
+    """The longest chain (topic, partition): the tampering happens in its middle."""
     return db.execute(
-        'SELECT id, partition, "offset" FROM ledger_records WHERE topic = ? AND partition = 1 '
+        "SELECT topic, partition FROM ledger_records GROUP BY topic, partition ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
+
+
+def _middle(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """(id, partition, offset) of a record in the middle of the longest chain."""
+    topic, partition = _chain(db)
+    return db.execute(
+        'SELECT id, partition, "offset" FROM ledger_records WHERE topic = ? AND partition = ? '
         'ORDER BY "offset" LIMIT 1 OFFSET 10',
-        (TOPIC,),
+        (topic, partition),
     ).fetchone()
 
 
@@ -58,10 +65,11 @@ def _remove(db: sqlite3.Connection) -> str:
 
 def _insert(db: sqlite3.Connection) -> str:
     rid, p, o = _middle(db)
+    topic = _chain(db)[0]
     db.execute(
         'UPDATE ledger_records SET "offset" = "offset" + 1000000 WHERE topic = ? AND partition = ? '
         'AND "offset" > ?',
-        (TOPIC, p, o),
+        (topic, p, o),
     )  # make room after the record, keep the chain's links
     cols = [c[1] for c in db.execute("PRAGMA table_info(ledger_records)") if c[1] != "id"]
     names = ", ".join(f'"{c}"' for c in cols)
@@ -72,7 +80,7 @@ def _insert(db: sqlite3.Connection) -> str:
     db.execute(
         'UPDATE ledger_records SET "offset" = "offset" - 1000000 + 1 WHERE topic = ? AND partition = ? '
         'AND "offset" > 1000000',
-        (TOPIC, p),
+        (topic, p),
     )
     return f"offset {o + 1}"
 
@@ -82,7 +90,7 @@ def _swap(db: sqlite3.Connection) -> str:
     a = db.execute("SELECT value FROM ledger_records WHERE id = ?", (rid,)).fetchone()[0]
     other = db.execute(
         'SELECT id, value FROM ledger_records WHERE topic = ? AND partition = ? AND "offset" = ?',
-        (TOPIC, p, o + 1),
+        (_chain(db)[0], p, o + 1),
     ).fetchone()
     db.execute("UPDATE ledger_records SET value = ? WHERE id = ?", (other[1], rid))
     db.execute("UPDATE ledger_records SET value = ? WHERE id = ?", (a, other[0]))
@@ -117,9 +125,10 @@ def test_tampering_is_detected_and_named(
     ledger_dir: Path, tamper: Callable[[sqlite3.Connection], str], kind: str
 ) -> None:
     with sqlite3.connect(ledger_dir / "ledger.db") as db:
+        topic, partition = _chain(db)
         where = tamper(db)
     code, output = _verify(ledger_dir)
     assert code == 1, output
     assert kind in output and where in output, output
     if where != "checkpoint":
-        assert f"{TOPIC}/1" in output or f"{TOPIC} partition 1" in output or "partition 1" in output, output
+        assert f"{topic}/{partition}" in output, output

@@ -28,6 +28,8 @@ from fengqiao.streams.ledger import (
     LedgerRecord,
     Problem,
     VerifyReport,
+    decode_headers,
+    encode_headers,
 )
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -246,6 +248,52 @@ def test_read_streams_in_append_order_with_filters(make_ledger: MakeLedger) -> N
     assert [r.offset for r in led.read(after_id=after)] == [4, 5, 6, 7]
     assert led.count(after_id=after) == 4
     assert everything[0].recorded_at == T0
+
+
+def test_scan_gives_the_rows_read_gives_as_plain_tuples(make_ledger: MakeLedger) -> None:
+    led = make_ledger()
+    led.append(
+        [
+            rec(RELEASE, p, o, f"XS-{p}", recorded_at=T0 + timedelta(seconds=o))
+            for o in range(4)
+            for p in (0, 1)
+        ]
+    )
+    led.append([rec(UPDATES, 0, 0, "XS-2", recorded_at=T0 + timedelta(seconds=10))])
+    cols = ("topic", "partition", "key", "value", "headers")
+
+    def scanned(**kw: Any) -> list[tuple[Any, ...]]:
+        return [row for batch in led.scan(cols, batch=3, **kw) for row in batch]
+
+    def read(**kw: Any) -> list[tuple[Any, ...]]:
+        return [
+            (r.topic, r.partition, r.key, r.value, encode_headers(r.headers), r.id) for r in led.read(**kw)
+        ]
+
+    assert scanned() == read() and len(read()) == 9
+    assert all(type(v) is bytes for row in scanned() for v in row[2:5])
+    assert scanned(topics=[RELEASE]) == read(topics=[RELEASE])
+    assert scanned(case_id="XS-1") == read(case_id="XS-1") != []
+    until = T0 + timedelta(seconds=2)
+    assert scanned(until=until) == read(until=until) and len(read(until=until)) == 6
+    halves = [scanned(shard=(i, 2)) for i in (0, 1)]
+    assert {row[1] % 2 for row in halves[0]} == {0} and {row[1] % 2 for row in halves[1]} == {1}
+    assert sorted(halves[0] + halves[1], key=lambda row: row[-1]) == scanned()
+    with pytest.raises(ValueError, match="instants"):
+        next(led.scan(("recorded_at",)))
+
+
+def test_decode_headers_refuses_what_is_not_one_headers_block() -> None:
+    block = encode_headers([("a", b"1"), ("b", None), ("c", b"")])
+    assert decode_headers(block) == (("a", b"1"), ("b", None), ("c", b""))
+    for bad, why in (
+        (block[:-1], "truncated"),
+        (block + b"x", "trailing"),
+        (block[:6], "truncated"),
+        (block[:9] + b"\x07" + block[10:], "presence byte"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            decode_headers(bad)
 
 
 def test_recorded_at_is_stamped_when_not_given(make_ledger: MakeLedger) -> None:

@@ -1,0 +1,153 @@
+"""The ledger `fengqiao bench --replay` replays: the demo's five-workflow mix run through the live engine.
+
+Every scripted agency event (`bench_workload`, copied with new case and event ids) is handled by
+`engine.handle` at its own instant; between events the timer fires at each case's next due instant
+(`engine.next_due`, as the worker's due index does), so HandoffOverdue, the rules' breach events and
+HandoffEscalated are on the log too. Agency events and the hub's decisions are stored as the hub
+stores them: on their workflow topic (decisions on their case's), keyed and partitioned by case id
+with Kafka's default partitioner over 4 partitions, with the envelope headers `emit` and the
+publisher send (``ce_dataschema`` included), through `Ledger.append`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from math import ceil
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from fengqiao.bench_workload import Template, play, template
+from fengqiao.schemas.catalogue import load
+from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.envelope import Envelope
+from fengqiao.schemas.registry import RegistryStore
+from fengqiao.streams import engine, topics
+from fengqiao.streams.ledger import Ledger, LedgerRecord
+from fengqiao.streams.workflows import load_context
+
+PARTITIONS = 4
+REGISTRY_URL = "http://127.0.0.1:8081"  # what the records' ce_dataschema points at, as on a live hub
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # the demo's "now": a fixed one, so runs compare
+BATCH = 5000
+
+
+def bench_codec() -> Codec:
+    """A codec whose schema ids come from a registry store, as the hub's do."""
+    catalogue = load()
+    store = RegistryStore(":memory:")
+    ids = {ev.fullname: store.register(ev.fullname, ev.schema_str()) for ev in catalogue}
+    return Codec(catalogue, ids, registry_url=REGISTRY_URL)
+
+
+def partition_of(case_id: str) -> int:
+    """Kafka's default partitioner for a keyed record (murmur2 of the key), as the hub's producers use."""
+    return (murmur2(case_id.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+@dataclass
+class Built:
+    records: int
+    cases: int
+    agency_events: int
+    decisions: int
+    timer_decisions: int
+
+
+class _County:
+    """The live path in simulated time: `handle` per event, the timer at each due instant."""
+
+    def __init__(self, codec: Codec, sink: Callable[[list[LedgerRecord]], None]) -> None:
+        self.codec, self.ctx, self.sink = codec, load_context(), sink
+        self.cases: dict[str, engine.Case] = {}
+        self.due: list[tuple[datetime, str]] = []  # (next due instant, case id); stale entries skipped
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.batch: list[LedgerRecord] = []
+        self.agency = self.decided = self.timed = 0
+
+    def store(self, env: Envelope, record: dict[str, Any], topic: str, at: datetime) -> None:
+        if env.dataschema is None:  # the publisher and `emit` both name the schema
+            env = env.with_(dataschema=self.codec.dataschema(env.type))
+        partition = partition_of(env.subject)
+        offset = self.offsets.get((topic, partition), 0)
+        self.offsets[(topic, partition)] = offset + 1
+        value = self.codec.encode(env.type, record)
+        headers = tuple(env.to_headers())
+        ms = int(at.timestamp() * 1000)
+        self.batch.append(
+            LedgerRecord.from_kafka(topic, partition, offset, env.subject.encode(), value, headers, ms, at)
+        )
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.sink(self.batch)
+            self.batch = []
+
+    def index(self, case: engine.Case) -> None:
+        when = engine.next_due(case)
+        if when is not None:
+            heapq.heappush(self.due, (when, case["case_id"]))
+
+    def timer(self, until: datetime) -> None:
+        """Fire every deadline due up to ``until``, each at its own instant, in time order."""
+        while self.due and self.due[0][0] <= until:
+            when, case_id = heapq.heappop(self.due)
+            case = self.cases[case_id]
+            if engine.next_due(case) != when:
+                continue  # the case moved on since this entry was pushed
+            workflow = case["workflow"]
+            for env, record in engine.tick(case, self.ctx, when):
+                case, _ = engine.fold(case, env, record, workflow)  # the agent reads it back
+                self.store(env, record, topics.workflow_topic(workflow), when)
+                self.timed += 1
+            self.cases[case_id] = case
+            self.index(case)
+
+    def event(self, env: Envelope, record: dict[str, Any]) -> None:
+        self.timer(env.time)
+        out = engine.handle(self.cases.get(env.subject), env, record, self.ctx, env.time)
+        self.cases[env.subject] = out.case
+        self.store(env, record, topics.topic_for(self.ctx.catalogue[env.type]), env.time)
+        self.agency += 1
+        decision_topic = topics.workflow_topic(out.case["workflow"])
+        for d_env, d_record in out.decisions:
+            self.store(d_env, d_record, decision_topic, env.time)
+            self.decided += 1
+        self.index(out.case)
+
+    def run(self, events: Iterable[tuple[Envelope, dict[str, Any]]], end: datetime) -> None:
+        for env, record in events:
+            self.event(env, record)
+        self.timer(end)
+        self.flush()
+
+
+def records_per_copy(tpl: Template, codec: Codec) -> int:
+    """Ledger records one copy of the script makes (agency events, decisions, timer decisions)."""
+    stored: list[int] = []
+    county = _County(codec, lambda batch: stored.append(len(batch)))
+    county.run(play(tpl, 1), NOW)
+    return sum(stored)
+
+
+def build_ledger(
+    ledger: Ledger, codec: Codec, n_records: int, say: Callable[[str], None] = lambda _: None
+) -> Built:
+    """About ``n_records`` ledger records (whole copies of the script, at least one)."""
+    tpl = template(codec, now=NOW)
+    copies = max(1, ceil(n_records / records_per_copy(tpl, codec)))
+    written = [0]
+
+    def append(batch: list[LedgerRecord]) -> None:
+        written[0] += ledger.append(batch)
+        say(f"built {written[0]:,} ledger records…")
+
+    county = _County(codec, append)
+    say(f"running {copies} copies of the demo's {tpl.cases} cases through the live engine…")
+    county.run(play(tpl, copies), NOW)
+    return Built(written[0], len(county.cases), county.agency, county.decided, county.timed)
