@@ -260,11 +260,14 @@ def case_show(
     ep = _endpoints(s)
     if not ep.workers:
         raise fail("no worker address known; run this next to `fengqiao up`")
-    try:
-        r = httpx.get(f"{ep.workers[0]}/cases/{case_id}/", timeout=10, follow_redirects=True)
-    except httpx.HTTPError as e:
-        raise fail(f"worker at {ep.workers[0]} did not answer: {e}") from None
-    if r.status_code == 404:
+    for worker in ep.workers:  # the worker holding the case's partition answers; the others say 421
+        try:
+            r = httpx.get(f"{worker}/cases/{case_id}/", timeout=10)
+        except httpx.HTTPError as e:
+            raise fail(f"worker at {worker} did not answer: {e}") from None
+        if r.status_code != 421:
+            break
+    if r.status_code in (404, 421):
         raise fail(f"未找到案件 no case {case_id!r}", 1)
     r.raise_for_status()
     case = r.json()
