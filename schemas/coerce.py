@@ -112,17 +112,21 @@ def _union(schema: list[Any], named: dict[str, Any], memo: dict[int, Typer]) -> 
 
 
 def _record(schema: dict[str, Any], named: dict[str, Any], memo: dict[int, Typer]) -> Typer:
-    fields: list[tuple[str, Typer, bool, Any, str | None]] = []
+    fields: list[tuple[str, frozenset[type], Typer, bool, Any, str | None]] = []
     known = frozenset(f["name"] for f in schema["fields"])
 
     def record(v: Any) -> Any:
         if type(v) is not dict or not known.issuperset(v):
             return FAIL
         out = {}
-        for name, typed, has_default, default, check in fields:
+        for name, as_is, typed, has_default, default, check in fields:
             if name in v:
-                x = typed(v[name])
-                if x is FAIL or (check is not None and _check(check, x) is not None):
+                x = v[name]
+                if type(x) not in as_is:  # most values are a string or null: no call for those
+                    x = typed(x)
+                    if x is FAIL:
+                        return FAIL
+                if check is not None and _check(check, x) is not None:
                     return FAIL
                 out[name] = x
             elif has_default:
@@ -134,8 +138,29 @@ def _record(schema: dict[str, Any], named: dict[str, Any], memo: dict[int, Typer
     memo[id(schema)] = record  # before the fields: a record may refer to itself
     for f in schema["fields"]:
         typed = _compile(f["type"], named, memo)
-        fields.append((f["name"], typed, "default" in f, f.get("default"), f.get("fengqiao.check")))
+        as_is = _as_is(f["type"], named)
+        fields.append((f["name"], as_is, typed, "default" in f, f.get("default"), f.get("fengqiao.check")))
     return record
+
+
+_PLAIN = {"string": str, "boolean": bool, "null": type(None)}
+
+
+def _as_is(schema: Any, named: dict[str, Any]) -> frozenset[type]:
+    """The exact types a node's typer returns unchanged, unchecked (so the record need not call it)."""
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        first = _as_is(branches[0], named) if branches else frozenset()
+        return first | {type(None)} if "null" in schema else first
+    if isinstance(schema, str):
+        return frozenset({_PLAIN[schema]}) if schema in _PLAIN and schema not in named else frozenset()
+    t, logical = schema.get("type"), schema.get("logicalType")
+    if isinstance(t, str) and t in _PLAIN and logical not in _NOT_PLAIN and t not in named:
+        return frozenset({_PLAIN[t]})
+    return frozenset()
+
+
+_NOT_PLAIN = ("date", "timestamp-millis", "timestamp-micros")
 
 
 def _array(item: Typer) -> Typer:

@@ -241,8 +241,21 @@ class Directory:
 
         Ties: the role-less agency first when no role is asked for, then the smallest id.
         """
-        found = self.candidates(agency_type, division_code, role, service)
-        return found[0] if found else None
+        key = (agency_type, division_code, role, service)
+        routes = self._routes()
+        if key not in routes:
+            found = self.candidates(agency_type, division_code, role, service)  # raises for a bad ask
+            routes[key] = found[0] if found else None
+        return routes[key]
+
+    def _routes(self) -> dict[tuple[Any, ...], Agency | None]:
+        """Routes found so far: the engine routes the same few places for every case. Kept while the
+        agencies are the same mapping of the same size (a directory is built anew, not edited)."""
+        cache = self.__dict__.get("_route_cache")
+        if cache is None or cache[0] is not self.agencies or cache[1] != len(self.agencies):
+            cache = (self.agencies, len(self.agencies), {})
+            self.__dict__["_route_cache"] = cache
+        return cache[2]
 
     def county_bureau(self, division_code: str) -> Agency | None:
         """The county judicial bureau (县司法局) for a division: where `RoutingFailed` is addressed.

@@ -5,6 +5,8 @@ moved deadline, the workflows' own hub events and the alerts kept on the case. A
 from __future__ import annotations
 
 import bisect
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from fengqiao.schemas.codec import to_json
@@ -41,10 +43,9 @@ def fold_shared(
     if not case:
         case, shared = new_case(env.subject, workflow), None
     else:
-        eid = env.id
-        for e in case["events"]:
-            if e["id"] == eid:
-                return case, False
+        # Scanned in C, newest first: a duplicate is most often a decision just made.
+        if env.id in map(_ID, reversed(case["events"])):
+            return case, False
         if shared is not None and "case" in shared:
             shared.discard("case")
             case = dict(case)
@@ -52,7 +53,7 @@ def fold_shared(
     # The timeline is kept in (time, id) order, not arrival order: the hub's decisions reach the log a
     # moment after the agency events that follow them, so arrival order differs between the live path
     # and a replay of the log, while the set of events — and so this order — does not.
-    entry = {"id": env.id, "type": env.type, "source": env.source, "time": format_time(env.time)}
+    entry = {"id": env.id, "type": env.type, "source": env.source, "time": _time_text(env.time)}
     events = _own(case, "events", shared)
     last = events[-1] if events else None
     if last is None or (last["time"], last["id"]) <= (entry["time"], entry["id"]):
@@ -83,6 +84,22 @@ def fold_shared(
         case["policy_version"] = env.policyversion
     case["status"] = status(case)
     return case, True
+
+
+_ID = itemgetter("id")
+_TIMES: dict[datetime, str] = {}
+
+
+def _time_text(t: datetime) -> str:
+    """`format_time`, kept for the instants that recur (every decision of an event has its instant)."""
+    if t.tzinfo is not UTC:
+        return format_time(t)
+    text = _TIMES.get(t)
+    if text is None:
+        if len(_TIMES) > 4096:
+            _TIMES.clear()
+        text = _TIMES[t] = format_time(t)
+    return text
 
 
 def _own(case: Case, key: str, shared: set[str] | None) -> Any:
