@@ -20,6 +20,7 @@ FAIL: Any = object()  # "not sure": the caller takes the slow path
 Typer = Callable[[Any], Any]
 
 _TYPERS: dict[int, tuple[Any, Typer]] = {}  # id(schema) -> (schema, its typer)
+_INSTANTS: dict[datetime, datetime] = {}  # a UTC instant -> itself to the millisecond
 
 
 def typer(schema: Any) -> Typer:
@@ -196,6 +197,13 @@ def _date(v: Any) -> Any:
 
 def _instant(v: Any) -> Any:
     # `to_json` writes an aware instant in UTC to the millisecond, `from_json` reads that back.
+    if type(v) is datetime and v.tzinfo is UTC:  # the decision's instant recurs: converted once
+        u = _INSTANTS.get(v)
+        if u is None:
+            if len(_INSTANTS) > 4096:
+                _INSTANTS.clear()
+            u = _INSTANTS[v] = v.replace(microsecond=v.microsecond // 1000 * 1000, fold=0)
+        return u
     if type(v) is datetime and v.utcoffset() is not None:
         u = v.astimezone(UTC)
         return u.replace(microsecond=u.microsecond // 1000 * 1000, fold=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from fengqiao.schemas.envelope import parse_time
@@ -81,11 +82,15 @@ def next_due(case: Case) -> datetime | None:
     return min((parse_time(h["deadline"]["due"]) for h in pending(case)), default=None)
 
 
+_LATE = frozenset({"overdue", "escalated"})
+_STATE = itemgetter("state")
+
+
 def status(case: Case) -> str:
     if case["closed_at"]:
         return "closed"
     if case["opened_at"] is None:
         return "awaiting_opening"
-    if any(h["state"] in ("overdue", "escalated") for h in case["handoffs"].values()):
+    if not _LATE.isdisjoint(map(_STATE, case["handoffs"].values())):  # any handoff late (a C loop)
         return "overdue"
     return "open"
