@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.partitioner import murmur2
 
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, UnknownSchema
@@ -44,7 +45,7 @@ from .clock import Clock
 from .ledger import Ledger
 
 log = logs.get(__name__)
-Out = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+Out = tuple[str, int | None, bytes, bytes, list[tuple[str, bytes]]]  # topic, partition, key, value, headers
 
 
 class Rejected(Exception):
@@ -87,6 +88,8 @@ class CaseProcessor:
         self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
         self._positions: dict[tuple[str, int], int] = {}
         self._out: list[Out] = []
+        self._counts: dict[str, int] = {}  # partitions of each topic written to
+        self._source_count = 0  # partitions of the workflow topics read
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
 
@@ -144,6 +147,7 @@ class CaseProcessor:
                 self.cases.pop(key, None)
                 self.due.pop(key, None)
         for tp in assigned - set(self.parts):
+            self._source_count = len(self.consumer.partitions_for_topic(tp.topic) or ())
             committed = await self.consumer.committed(tp) or 0
             ledger_has = self._positions.get((tp.topic, tp.partition), -1)
             self.parts[tp] = PartitionState(fold_below=committed, catch_up_to=ledger_has)
@@ -229,21 +233,23 @@ class CaseProcessor:
         # Decisions are queued before the case shows them: the timer, which reads the cases, waits for
         # this batch's flush (the lock), and a finding about a handoff must follow its assignment.
         for d_env, d_record in outcome.decisions:
-            self._emit(d_env, d_record, workflow)
+            self._emit(d_env, d_record, workflow, tp.partition)
             self.folded_own.add(d_env.id)
         self.cases[key] = outcome.case
         state.keys.add(key)
         self._index(key, outcome.case)
         if not catching_up:  # the feed already has this update from before the restart
-            self._update(env, outcome.case, workflow, now)
+            self._update(env, outcome.case, workflow, now, tp.partition)
 
-    def _emit(self, env: Envelope, record: dict[str, Any], workflow: str) -> None:
+    def _emit(self, env: Envelope, record: dict[str, Any], workflow: str, partition: int | None) -> None:
         env = env.with_(dataschema=self.codec.dataschema(env.type))
         value = self.codec.encode(env.type, record)
-        self._out.append((topics.workflow_topic(workflow), env.subject.encode(), value, env.to_headers()))
+        self._out.append(
+            (topics.workflow_topic(workflow), partition, env.subject.encode(), value, env.to_headers())
+        )
         log.debug("decision.emitted", type=env.type, case_id=env.subject, event_id=env.id)
 
-    def _update(self, env: Envelope, case: engine.Case, workflow: str, now: datetime) -> None:
+    def _update(self, env: Envelope, case: engine.Case, workflow: str, now: datetime, partition: int) -> None:
         upd = env.caused("CaseUpdated", dataschema=self.codec.dataschema("CaseUpdated"))
         record = {
             "case_id": env.subject,
@@ -255,7 +261,7 @@ class CaseProcessor:
             "applied_at": now,
         }
         value = self.codec.encode("CaseUpdated", record)
-        self._out.append((topics.CASE_UPDATES, env.subject.encode(), value, upd.to_headers()))
+        self._out.append((topics.CASE_UPDATES, partition, env.subject.encode(), value, upd.to_headers()))
 
     def _dead(self, msg: Any, kind: str, reason: str, case_id: str = "") -> None:
         headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
@@ -273,7 +279,7 @@ class CaseProcessor:
         }
         env = Envelope.new("DeadLetter", case_id or "-", dataschema=self.codec.dataschema("DeadLetter"))
         value = self.codec.encode("DeadLetter", record)
-        self._out.append((topics.DEAD_LETTERS, msg.key or b"", value, env.to_headers()))
+        self._out.append((topics.DEAD_LETTERS, msg.partition, msg.key or b"", value, env.to_headers()))
         log.warning(
             "event.dead_lettered",
             kind=kind,
@@ -284,14 +290,40 @@ class CaseProcessor:
         )
 
     async def _flush(self) -> None:
-        """Everything queued, in order, onto the log; returns once the broker has acknowledged it all."""
+        """Everything queued, in order, onto the log; returns once the broker has acknowledged it all.
+
+        One record batch per partition rather than one `send` per record: a record's key goes to the
+        partition its source record came from (same key, same partition count), so nothing is hashed.
+        """
         out, self._out = self._out, []
         if not out:
             return
-        assert self.producer is not None
-        sends = self.producer.send
-        futures = [await sends(t, v, key=k, headers=h) for t, k, v, h in out]
+        producer = self.producer
+        assert producer is not None
+        builders: dict[tuple[str, int], Any] = {}
+        futures = []
+        for topic, hint, key, value, headers in out:
+            partition = self._partition(topic, hint, key)
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[(topic, partition)] = producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                futures.append(await producer.send_batch(builder, topic, partition=partition))  # full
+                builder = builders[(topic, partition)] = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None, headers=headers)
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*futures)
+
+    def _partition(self, topic: str, hint: int | None, key: bytes) -> int:
+        """The partition Kafka's default partitioner would choose for ``key`` on ``topic``."""
+        count = self._counts.get(topic)
+        if count is None:
+            assert self.producer is not None
+            count = self._counts[topic] = len(self.producer.client.cluster.partitions_for_topic(topic) or ())
+        if hint is not None and count == self._source_count:
+            return hint
+        return owner_partition(key.decode("utf-8", "replace"), count)
 
     def _known(self, event_id: str) -> engine.Decision | None:
         rec = self.ledger.find_event(event_id) if self.ledger else None
@@ -328,7 +360,7 @@ class CaseProcessor:
                 for d_env, d_record in decisions:
                     if d_env.id not in self.emitted:
                         self.emitted[d_env.id] = None
-                        self._emit(d_env, d_record, case["workflow"])
+                        self._emit(d_env, d_record, case["workflow"], None)
                         sent += 1
             await self._flush()
         while len(self.emitted) > 100_000:
@@ -364,6 +396,4 @@ def _header(headers: Iterable[tuple[str, bytes]], name: str) -> str | None:
 
 def owner_partition(case_id: str, partitions: int) -> int:
     """The partition a case's records go to under Kafka's default partitioner (murmur2 of the key)."""
-    from aiokafka.partitioner import murmur2
-
     return (murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
