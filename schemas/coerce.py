@@ -113,35 +113,61 @@ def _union(schema: list[Any], named: dict[str, Any], memo: dict[int, Typer]) -> 
 
 
 def _record(schema: dict[str, Any], named: dict[str, Any], memo: dict[int, Typer]) -> Typer:
-    fields: list[tuple[str, frozenset[type], Typer, bool, Any, str | None]] = []
-    known = frozenset(f["name"] for f in schema["fields"])
-
-    def record(v: Any) -> Any:
-        if type(v) is not dict or not known.issuperset(v):
-            return FAIL
-        out = {}
-        for name, as_is, typed, has_default, default, check in fields:
-            if name in v:
-                x = v[name]
-                if type(x) not in as_is:  # most values are a string or null: no call for those
-                    x = typed(x)
-                    if x is FAIL:
-                        return FAIL
-                if check is not None and _check(check, x) is not None:
-                    return FAIL
-                out[name] = x
-            elif has_default:
-                out[name] = default
-            else:
-                return FAIL
-        return out
-
-    memo[id(schema)] = record  # before the fields: a record may refer to itself
-    for f in schema["fields"]:
-        typed = _compile(f["type"], named, memo)
-        as_is = _as_is(f["type"], named)
-        fields.append((f["name"], as_is, typed, "default" in f, f.get("default"), f.get("fengqiao.check")))
+    """A record's typer, generated as straight-line Python (one block per field): a record is typed
+    for every decision, and a loop over field descriptions cost twice as much."""
+    cell: list[Typer] = []
+    memo[id(schema)] = lambda v: cell[0](v)  # a record inside itself calls through this
+    env: dict[str, Any] = {"FAIL": FAIL, "_check": _check, "str": str}
+    env["KNOWN"] = frozenset(f["name"] for f in schema["fields"])
+    lines = [
+        "def record(v):",
+        "    if type(v) is not dict or not KNOWN.issuperset(v):",
+        "        return FAIL",
+        "    out = {}",
+    ]
+    for i, f in enumerate(schema["fields"]):
+        name, ftype = repr(f["name"]), f["type"]
+        branches = [b for b in ftype if b != "null"] if isinstance(ftype, list) else []
+        if isinstance(ftype, list) and "null" in ftype and branches:  # ["null", X]: None, else X's typer
+            env[f"T{i}"] = _compile(branches[0], named, memo)
+            cond = " and ".join(["x is not None", *_not_as_is(_as_is(branches[0], named))])
+        else:
+            env[f"T{i}"] = _compile(ftype, named, memo)
+            cond = " and ".join(_not_as_is(_as_is(ftype, named)))
+        lines += [f"    if {name} in v:", f"        x = v[{name}]"]
+        call = [f"x = T{i}(x)", "if x is FAIL:", "    return FAIL"]
+        if cond:
+            lines += [f"        if {cond}:", *(f"            {c}" for c in call)]
+        else:
+            lines += [f"        {c}" for c in call]
+        if f.get("fengqiao.check") is not None:
+            env[f"C{i}"] = f["fengqiao.check"]
+            lines += [f"        if _check(C{i}, x) is not None:", "            return FAIL"]
+        lines += [f"        out[{name}] = x", "    else:"]
+        if "default" in f:
+            env[f"D{i}"] = f["default"]
+            lines.append(f"        out[{name}] = D{i}")
+        else:
+            lines.append("        return FAIL")
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # the source: built above, field names written with repr()
+    record: Typer = env["record"]
+    cell.append(record)
+    memo[id(schema)] = record
     return record
+
+
+def _not_as_is(types: frozenset[type]) -> list[str]:
+    """Conditions, in generated code, that ``x`` is none of the types kept as they are."""
+    out = []
+    for t in types:
+        if t is type(None):
+            out.append("x is not None")
+        elif t is bool:
+            out.append("x is not True and x is not False")
+        else:
+            out.append(f"type(x) is not {t.__name__}")
+    return out
 
 
 _PLAIN = {"string": str, "boolean": bool, "null": type(None)}
