@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,18 +24,19 @@ import fastavro
 
 from fengqiao.schemas.catalogue import Catalogue, EventType, load
 from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope
+from fengqiao.schemas.envelope import Envelope, envelope_of
 from fengqiao.schemas.framing import FramingError
 
 from . import engine, topics
 from .acceptance import refusal
-from .ledger import Ledger, LedgerRecord, decode_headers
+from .ledger import Header, Ledger, LedgerRecord, decode_headers
 from .workflows import all_workflows
 
 Case = dict[str, Any]
 Progress = Callable[[int], None]
 Row = tuple[Any, ...]  # (topic, key, value, headers, id): headers as pairs or as the ledger's block
 COLUMNS = ("topic", "key", "value", "headers")
+_U32 = struct.Struct(">I")
 
 
 def codec_from_schemas(schemas: Iterable[tuple[int, str]], catalogue: Catalogue | None = None) -> Codec:
@@ -72,8 +74,30 @@ def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, dict[str, Any]]]
     return decode
 
 
-def _envelope_of_block(block: bytes) -> Envelope:
-    return Envelope.from_headers(decode_headers(block))
+def headers_of_block(block: bytes) -> dict[str, str] | tuple[Header, ...]:
+    """A row's headers block, read: as text when it is ASCII (no value can then fail to decode; the
+    hub's own headers are), else as the pairs `Envelope.from_headers` decodes. ValueError when the block
+    is not one headers block (a tampered ledger: replay stops, as it always did)."""
+    if not block.isascii():
+        return decode_headers(block)
+    text, unpack = block.decode("ascii"), _U32.unpack_from
+    h: dict[str, str] = {}
+    i = 4
+    try:
+        for _ in range(unpack(block, 0)[0]):
+            j = i + 4 + unpack(block, i)[0]  # the name ends at j, where its presence byte is
+            if block[j] != 1:
+                return decode_headers(block)  # a header without a value, or no block at all: the long way
+            end = j + 5 + unpack(block, j + 1)[0]
+            h[text[i + 4 : j]] = text[j + 5 : end]
+            i = end
+    except (struct.error, IndexError):
+        return decode_headers(block)
+    return h if i == len(block) else decode_headers(block)
+
+
+def envelope_of_headers(headers: dict[str, str] | tuple[Header, ...]) -> Envelope:
+    return envelope_of(headers) if type(headers) is dict else Envelope.from_headers(headers)
 
 
 @contextmanager
@@ -92,11 +116,13 @@ def gc_paused() -> Iterator[None]:
 def fold_rows(
     batches: Iterable[Iterable[Row]],
     codec: Codec,
+    headers_of: Callable[[Any], Any],
     envelope: Callable[[Any], Envelope],
     progress: Progress | None = None,
 ) -> tuple[dict[str, Case], dict[str, int]]:
     """Fold every workflow-topic row into its case, skipping what the workers refuse; the cases and,
-    per case, the id of its first row (to merge shards back into log order)."""
+    per case, the id of its first row (to merge shards back into log order). ``headers_of`` reads a
+    row's headers (its errors stop replay), ``envelope`` makes them an envelope (its errors skip the row)."""
     all_workflows(codec.catalogue)  # fold needs to know which events open and close each workflow
     by_topic = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
     decode, fold = decoder(codec), engine.fold
@@ -110,6 +136,7 @@ def fold_rows(
                 workflow = by_topic.get(topic)
                 if workflow is None or value is None:
                     continue
+                headers = headers_of(headers)
                 try:
                     env = envelope(headers)
                     ev, record = decode(value)
@@ -133,7 +160,11 @@ def replay(
 ) -> dict[str, Case]:
     """Fold every workflow-topic record into its case; hub topics (updates, dead letters) are skipped."""
     rows = ((r.topic, r.key, r.value, r.headers, r.id or 0) for r in records)
-    return fold_rows(_batched(rows), codec, Envelope.from_headers, progress)[0]
+    return fold_rows(_batched(rows), codec, _same, Envelope.from_headers, progress)[0]
+
+
+def _same(headers: Any) -> Any:
+    return headers
 
 
 def _batched(rows: Iterable[Row], size: int = 1000) -> Iterator[list[Row]]:
@@ -178,7 +209,7 @@ def replay_shard(
 ) -> tuple[dict[str, Case], dict[str, int]]:
     workflow_topics = [topics.workflow_topic(w) for w in codec.catalogue.workflows()]
     rows = ledger.scan(COLUMNS, topics=workflow_topics, case_id=case_id, until=until, shard=shard)
-    return fold_rows(rows, codec, _envelope_of_block, progress)
+    return fold_rows(rows, codec, headers_of_block, envelope_of_headers, progress)
 
 
 def ledger_records(

@@ -119,3 +119,33 @@ def test_shards_split_the_cases_when_each_lies_in_one_partition(tmp_path: Path) 
         sharded = replay_sharded(led, CODEC, 2)
         assert sharded is not None  # no fallback: the split held
         assert json.dumps(sharded) == json.dumps(replay_ledger(led, CODEC))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        Envelope.new("PersonReleased", "XS-1", source="zj-prison-2").to_headers(),
+        Envelope.new("PersonReleased", "XS-1", source="青山监狱").to_headers(),  # not ASCII: the long way
+        [*Envelope.new("PersonReleased", "XS-1").to_headers(), ("ce_subject", b"XS-2")],  # the last one wins
+        [*Envelope.new("PersonReleased", "XS-1").to_headers(), ("ce_causationid", None)],  # read as "None"
+        [("ce_id", b"1"), ("ce_type", b"X")],  # not an envelope
+        [*Envelope.new("PersonReleased", "XS-1").to_headers(), ("x", b"a" * 300)],  # a long value
+    ],
+)
+def test_a_rows_headers_block_reads_as_the_workers_read_its_headers(headers: list[Any]) -> None:
+    from fengqiao.schemas.envelope import EnvelopeError
+    from fengqiao.streams.ledger import encode_headers
+    from fengqiao.streams.replay import envelope_of_headers, headers_of_block
+
+    def outcome(make: Any) -> Any:
+        try:
+            return make()
+        except EnvelopeError as e:
+            return str(e)
+
+    block = encode_headers(headers)
+    assert outcome(lambda: envelope_of_headers(headers_of_block(block))) == outcome(
+        lambda: Envelope.from_headers(headers)
+    )
+    with pytest.raises(ValueError, match="truncated"):
+        headers_of_block(block[:-1])
