@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fengqiao.schemas.codec import to_json
-from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, parse_time
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
 
 from ..calendar import CalendarNotCovered
 from ..directory import Agency, to_ref
@@ -19,7 +19,7 @@ from ..policy import Policy, Rule, Selector
 from .folding import SHARED, fold_shared
 from .helpers import _complete, _deadline_in, _extended, _get, _instant_or_date
 from .model import _NS, OPEN_STATES, RECEIPT, Case, Context, Decision, Known, Step, Workflow
-from .state import fact, open_handoffs
+from .state import fact, instant, open_handoffs
 from .view import View
 
 Plan = tuple[frozenset[str], tuple[tuple[Step, frozenset[str] | None], ...]]
@@ -415,7 +415,7 @@ class _Decider:
                 )
                 h = self.case["handoffs"][h["id"]]
             if self.fulfils(h, env):
-                due = parse_time(h["deadline"]["due"]) if h.get("deadline") else None
+                due = instant(h["deadline"]["due"]) if h.get("deadline") else None
                 self.emit(
                     "HandoffFulfilled",
                     {
@@ -609,7 +609,7 @@ class _Decider:
                 h["state"] not in OPEN_STATES
                 or h["overdue_at"]
                 or not h.get("deadline")
-                or parse_time(h["deadline"]["due"]) > self.now
+                or instant(h["deadline"]["due"]) > self.now
             ):
                 continue
             step = self.wf.step(h["step"])

@@ -18,6 +18,7 @@ from ..calendar import due as clock_due
 from ..directory import Agency, Directory
 from ..policy import Rule
 from .model import Case
+from .state import instant
 
 
 def _get(directory: Directory, agency_id: str | None) -> Agency | None:
@@ -78,7 +79,7 @@ def _extension_room(deadline: dict[str, Any], rule: Rule) -> int | None:
 def _deadline_in(d: dict[str, Any] | None) -> dict[str, Any] | None:
     if not d:
         return None
-    return {**d, "due": parse_time(d["due"]) if isinstance(d["due"], str) else d["due"]}
+    return {**d, "due": instant(d["due"]) if isinstance(d["due"], str) else d["due"]}
 
 
 def _complete(schema: dict[str, Any], record: dict[str, Any], case: Case) -> dict[str, Any]:

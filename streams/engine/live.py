@@ -35,7 +35,8 @@ def handle(
     it, so a decision made before the restart is read back with its original instant and deadline
     instead of being made again (decision ids derive from their cause, so the lookup finds it).
     """
-    wf = ctx.workflows[ctx.catalogue[env.type].workflow] if ctx.catalogue[env.type].workflow != "*" else None
+    own = ctx.catalogue[env.type].workflow
+    wf = ctx.workflows[own] if own != "*" else None
     if wf is None:
         wf = ctx.workflows[(case or {}).get("workflow", "")]
     held = {h["id"] for h in (case or {}).get("held", [])}

@@ -79,7 +79,20 @@ def next_due(case: Case) -> datetime | None:
     The worker keeps an index of these, so a tick visits only the cases that are due instead of
     every case it holds.
     """
-    return min((parse_time(h["deadline"]["due"]) for h in pending(case)), default=None)
+    return min((instant(h["deadline"]["due"]) for h in pending(case)), default=None)
+
+
+_INSTANTS: dict[str, datetime] = {}
+
+
+def instant(text: str) -> datetime:
+    """`parse_time`, kept: a handoff's deadline is read back on every decision about it."""
+    t = _INSTANTS.get(text)
+    if t is None:
+        if len(_INSTANTS) > 8192:
+            _INSTANTS.clear()
+        t = _INSTANTS[text] = parse_time(text)
+    return t
 
 
 _LATE = frozenset({"overdue", "escalated"})
