@@ -20,9 +20,9 @@ os.environ.setdefault("FENGQIAO_GATEWAY_PORT", "0")
 class BackgroundHub:
     """Runs a `Hub` on an event loop in a thread, so the in-process registry keeps serving between tests."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, workers: int = 1) -> None:
         self.settings = settings
-        self.hub = Hub(settings, workers=1, worker_log_dir=settings.data_dir / "logs")
+        self.hub = Hub(settings, workers=workers, worker_log_dir=settings.data_dir / "logs")
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
