@@ -4,8 +4,10 @@
 are due at its instant (`engine.tick`); the event goes through `engine.handle`; every decision is
 read back through `engine.handle` as the worker reads it back from its topic (a duplicate for what
 `handle` decided, applied for the timer's). It returns the cases and the log, in log order.
-`run_core_bench` times `drive` (the live path), `engine.fold` over that log (replay), and beside
-them fastavro writing and reading the same records (what encoding and decoding alone cost).
+`run_core_bench` times `drive` (the live path: per agency event, its handling, the timer's passes and
+every decision made, typed, folded and read back), `engine.fold` over that log (replay: records of the
+log, agency events and decisions), and beside them fastavro writing and reading the same records
+(what encoding and decoding alone cost). Times are CPU seconds, the best of a few runs.
 """
 
 from __future__ import annotations
