@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import json
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,19 +23,19 @@ import fastavro
 
 from fengqiao.schemas.catalogue import Catalogue, EventType, load
 from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import Envelope, envelope_of
+from fengqiao.schemas.envelope import Envelope
 from fengqiao.schemas.framing import FramingError
 
 from . import engine, topics
 from .acceptance import refusal
-from .ledger import Header, Ledger, LedgerRecord, decode_headers
+from .ledger import Ledger, LedgerRecord
+from .replay_headers import BlockError, envelope_of_block
 from .workflows import all_workflows
 
 Case = dict[str, Any]
 Progress = Callable[[int], None]
 Row = tuple[Any, ...]  # (topic, key, value, headers, id): headers as pairs or as the ledger's block
 COLUMNS = ("topic", "key", "value", "headers")
-_U32 = struct.Struct(">I")
 
 
 def codec_from_schemas(schemas: Iterable[tuple[int, str]], catalogue: Catalogue | None = None) -> Codec:
@@ -74,32 +73,6 @@ def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, dict[str, Any]]]
     return decode
 
 
-def headers_of_block(block: bytes) -> dict[str, str] | tuple[Header, ...]:
-    """A row's headers block, read: as text when it is ASCII (no value can then fail to decode; the
-    hub's own headers are), else as the pairs `Envelope.from_headers` decodes. ValueError when the block
-    is not one headers block (a tampered ledger: replay stops, as it always did)."""
-    if not block.isascii():
-        return decode_headers(block)
-    text, unpack = block.decode("ascii"), _U32.unpack_from
-    h: dict[str, str] = {}
-    i = 4
-    try:
-        for _ in range(unpack(block, 0)[0]):
-            j = i + 4 + unpack(block, i)[0]  # the name ends at j, where its presence byte is
-            if block[j] != 1:
-                return decode_headers(block)  # a header without a value, or no block at all: the long way
-            end = j + 5 + unpack(block, j + 1)[0]
-            h[text[i + 4 : j]] = text[j + 5 : end]
-            i = end
-    except (struct.error, IndexError):
-        return decode_headers(block)
-    return h if i == len(block) else decode_headers(block)
-
-
-def envelope_of_headers(headers: dict[str, str] | tuple[Header, ...]) -> Envelope:
-    return envelope_of(headers) if type(headers) is dict else Envelope.from_headers(headers)
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Replay builds a large graph of dicts and lists and no cycles: the collector would walk the whole
@@ -116,13 +89,12 @@ def gc_paused() -> Iterator[None]:
 def fold_rows(
     batches: Iterable[Iterable[Row]],
     codec: Codec,
-    headers_of: Callable[[Any], Any],
     envelope: Callable[[Any], Envelope],
     progress: Progress | None = None,
 ) -> tuple[dict[str, Case], dict[str, int]]:
     """Fold every workflow-topic row into its case, skipping what the workers refuse; the cases and,
-    per case, the id of its first row (to merge shards back into log order). ``headers_of`` reads a
-    row's headers (its errors stop replay), ``envelope`` makes them an envelope (its errors skip the row)."""
+    per case, the id of its first row (to merge shards back into log order). ``envelope`` makes a row's
+    headers an envelope; a `BlockError` (a tampered headers column) stops replay."""
     all_workflows(codec.catalogue)  # fold needs to know which events open and close each workflow
     by_topic = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
     decode, fold = decoder(codec), engine.fold
@@ -136,10 +108,11 @@ def fold_rows(
                 workflow = by_topic.get(topic)
                 if workflow is None or value is None:
                     continue
-                headers = headers_of(headers)
                 try:
                     env = envelope(headers)
                     ev, record = decode(value)
+                except BlockError:
+                    raise
                 except Exception:  # what the workers dead-lettered is not case state either
                     continue
                 if refusal(topic, key.decode("utf-8", "replace") if key else "", env, ev, record):
@@ -160,11 +133,7 @@ def replay(
 ) -> dict[str, Case]:
     """Fold every workflow-topic record into its case; hub topics (updates, dead letters) are skipped."""
     rows = ((r.topic, r.key, r.value, r.headers, r.id or 0) for r in records)
-    return fold_rows(_batched(rows), codec, _same, Envelope.from_headers, progress)[0]
-
-
-def _same(headers: Any) -> Any:
-    return headers
+    return fold_rows(_batched(rows), codec, Envelope.from_headers, progress)[0]
 
 
 def _batched(rows: Iterable[Row], size: int = 1000) -> Iterator[list[Row]]:
@@ -209,7 +178,7 @@ def replay_shard(
 ) -> tuple[dict[str, Case], dict[str, int]]:
     workflow_topics = [topics.workflow_topic(w) for w in codec.catalogue.workflows()]
     rows = ledger.scan(COLUMNS, topics=workflow_topics, case_id=case_id, until=until, shard=shard)
-    return fold_rows(rows, codec, headers_of_block, envelope_of_headers, progress)
+    return fold_rows(rows, codec, envelope_of_block, progress)
 
 
 def ledger_records(
