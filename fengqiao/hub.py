@@ -38,7 +38,7 @@ from fengqiao.schemas.registry import stop as stop_registry
 from fengqiao.settings import Settings
 from fengqiao.streams.archiver import Archiver
 from fengqiao.streams.crypto import load_or_create_key
-from fengqiao.streams.ledger import Ledger
+from fengqiao.streams.ledger import Ledger, decode_headers
 from fengqiao.streams.topics import all_topics
 
 log = logs.get(__name__)
@@ -272,36 +272,67 @@ class Hub:
     async def _rehydrate(self) -> int:
         """Put every ledger record back on the fresh embedded broker, at its own offset.
 
-        The embedded broker keeps its log in memory; the ledger is what lasts. Records go back in
-        ledger order (offset order per partition) with their key, headers and timestamp, so each
-        lands at the offset the ledger holds for it, and the archiver resumes where it stopped.
+        The embedded broker keeps its log only in memory; the ledger is what lasts. Records go back in
+        ledger order (offset order per partition) with their key, headers and timestamp, a record batch
+        per partition at a time, so each lands at the offset the ledger holds for it, and the archiver
+        resumes where it stopped.
         """
         assert self.ledger is not None
         total = await asyncio.to_thread(self.ledger.count)
         if not total:
             return 0
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_batch_size=1 << 20
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_batch_size=1 << 20)
         await producer.start()
         try:
-            pending = []
-            for rec in await asyncio.to_thread(lambda: list(self.ledger.read())):  # type: ignore[union-attr]
-                fut = await producer.send(
-                    rec.topic,
-                    rec.value,
-                    key=rec.key,
-                    partition=rec.partition,
-                    headers=[(k, v or b"") for k, v in rec.headers],
-                    timestamp_ms=rec.timestamp_ms or None,
-                )
-                pending.append((rec, fut))
-            for rec, fut in pending:
+            pending: list[tuple[str, int, int, Any]] = []
+            columns = ("topic", "partition", "offset", "key", "value", "headers", "timestamp_ms")
+            scan = self.ledger.scan(columns, batch=50_000)
+            while rows := await asyncio.to_thread(next, scan, None):
+                open_batches: dict[tuple[str, int], tuple[Any, int, int]] = {}  # builder, first, next
+                for topic, partition, offset, key, value, headers, ts, _id in rows:
+                    tp = (topic, partition)
+                    builder, first, nxt = open_batches.get(tp, (None, offset, offset))
+                    if builder is not None and offset != nxt:  # a gap: the next batch must start there
+                        pending.append(
+                            (
+                                topic,
+                                partition,
+                                first,
+                                await producer.send_batch(builder, topic, partition=partition),
+                            )
+                        )
+                        builder = None
+                    if builder is None:
+                        builder, first = producer.create_batch(), offset
+                    hs = [(k, v or b"") for k, v in decode_headers(bytes(headers))]
+                    args = {"key": key, "value": value, "timestamp": ts or None, "headers": hs}
+                    if builder.append(**args) is None:  # full
+                        pending.append(
+                            (
+                                topic,
+                                partition,
+                                first,
+                                await producer.send_batch(builder, topic, partition=partition),
+                            )
+                        )
+                        builder, first = producer.create_batch(), offset
+                        builder.append(**args)
+                    open_batches[tp] = (builder, first, offset + 1)
+                for (topic, partition), (builder, first, _) in open_batches.items():
+                    pending.append(
+                        (
+                            topic,
+                            partition,
+                            first,
+                            await producer.send_batch(builder, topic, partition=partition),
+                        )
+                    )
+            for topic, partition, first, fut in pending:
                 md = await fut
-                if md.offset != rec.offset:
+                if md.offset != first:
                     raise HubError(
-                        f"rehydrating {rec.topic}/{rec.partition}: the ledger's offset {rec.offset} came "
-                        f"back as {md.offset}; the ledger and the topics disagree (partitions changed?)"
+                        f"rehydrating {topic}/{partition}: the ledger's offset {first} came back as "
+                        f"{md.offset}; the ledger and the topics disagree (partitions changed?)"
                     )
         finally:
             await producer.stop()
