@@ -16,19 +16,18 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from io import BytesIO
 from typing import Any
 
 import fastavro
 
-from fengqiao.schemas.catalogue import Catalogue, EventType, load
+from fengqiao.schemas.catalogue import Catalogue, load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
-from fengqiao.schemas.framing import FramingError
 
 from . import engine, topics
 from .acceptance import refusal
 from .ledger import Ledger, LedgerRecord
+from .replay_decode import decoder
 from .replay_headers import BlockError, envelope_of_block
 from .workflows import all_workflows
 
@@ -53,24 +52,6 @@ def codec_from_schemas(schemas: Iterable[tuple[int, str]], catalogue: Catalogue 
 
 def workflow_of_topic(topic: str, catalogue: Catalogue) -> str | None:
     return next((w for w in catalogue.workflows() if topics.workflow_topic(w) == topic), None)
-
-
-def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, dict[str, Any]]]:
-    """`codec.decode` without its per-call lookups: the same writer and reader schemas, the same
-    errors for a value that is not framed or names a schema the codec does not know."""
-    writers = {
-        i: (ev, writer, None if writer is ev.parsed else ev.parsed)  # no resolution when they are one
-        for i, (ev, writer) in codec._writers.items()
-    }
-    read = fastavro.schemaless_reader
-
-    def decode(value: bytes) -> tuple[EventType, dict[str, Any]]:
-        if len(value) < 5 or value[0] != 0:
-            raise FramingError("not a Confluent-framed Avro value")
-        ev, writer, reader = writers[int.from_bytes(value[1:5], "big")]
-        return ev, read(BytesIO(value[5:]), writer, reader)  # type: ignore[return-value]
-
-    return decode
 
 
 @contextmanager

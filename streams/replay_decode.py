@@ -1,0 +1,137 @@
+"""Replay's decoder: a ledger value straight to the JSON form `fold` keeps (`codec.to_json` of the decoded
+record), with the same errors as `Codec.decode`.
+
+fastavro turns every timestamp into a datetime and every date into a date, which fold turns back into
+text; replay reads with the writer schema stripped of those logical types (plain longs and ints, a
+sixth less decoding) and writes the text itself, along a plan made once per schema. A schema with
+anything else (another logical type, a union of several types) or an older writer version (which
+needs schema resolution) is read as `Codec.decode` reads it: fold's `to_json` makes the same of both.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
+from typing import Any
+
+import fastavro
+
+from fengqiao.schemas.catalogue import EventType
+from fengqiao.schemas.codec import Codec, named_types
+from fengqiao.schemas.framing import FramingError
+
+Record = dict[str, Any]
+Plan = list[tuple[str, str, Any]]  # (field, what: instant, date, bytes, record, array or map, inner plan)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DAY = date(1970, 1, 1).toordinal()
+_LOGICAL = {"timestamp-millis": "instant", "date": "date"}
+_INSTANTS: dict[int, str] = {}
+
+
+class _Unplanned(Exception):
+    """A schema the plans do not cover: it is read the codec's way."""
+
+
+def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, Record]]:
+    """``codec.decode``, giving records in fold's JSON form where a plan covers the writer schema."""
+    read = fastavro.schemaless_reader
+    readers: dict[int, tuple[EventType, Any, Any, Plan | None]] = {}
+    for schema_id, (ev, writer) in codec._writers.items():
+        if writer is not ev.parsed and writer != ev.parsed:  # an older version: resolved, natively
+            readers[schema_id] = (ev, writer, ev.parsed, None)
+            continue
+        try:
+            plan = _plan(ev.expanded, named_types(ev.expanded))
+            readers[schema_id] = (ev, fastavro.parse_schema(_stripped(ev.expanded)), None, plan)
+        except (_Unplanned, RecursionError):  # RecursionError: a type that contains itself
+            readers[schema_id] = (ev, writer, None, None)
+
+    def decode(value: bytes) -> tuple[EventType, Record]:
+        if len(value) < 5 or value[0] != 0:
+            raise FramingError("not a Confluent-framed Avro value")
+        ev, writer, reader, plan = readers[int.from_bytes(value[1:5], "big")]
+        record = read(BytesIO(value[5:]), writer, reader)
+        if plan:
+            _apply(plan, record)
+        return ev, record  # type: ignore[return-value]
+
+    return decode
+
+
+def _stripped(schema: Any) -> Any:
+    if isinstance(schema, Mapping):
+        return {k: _stripped(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_stripped(v) for v in schema]
+    return schema
+
+
+def _plan(record_schema: Mapping[str, Any], named: dict[str, Any]) -> Plan:
+    plan: Plan = []
+    for field in record_schema["fields"]:
+        what = _holds(field["type"], named)
+        if what is not None:
+            plan.append((field["name"], *what))
+    return plan
+
+
+def _holds(schema: Any, named: dict[str, Any]) -> tuple[str, Any] | None:
+    """What a value of ``schema`` needs written as text: None for nothing (a plain JSON value)."""
+    if isinstance(schema, str):
+        if schema in named:
+            return _holds(named[schema], named)
+        if schema in ("bytes", "fixed"):
+            return "bytes", None
+        return None
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        if len(branches) != 1:
+            raise _Unplanned("a union of several types")
+        return _holds(branches[0], named)
+    logical = schema.get("logicalType")
+    if logical is not None:
+        if logical not in _LOGICAL:
+            raise _Unplanned(logical)
+        return _LOGICAL[logical], None
+    kind = schema["type"]
+    if kind == "record":
+        plan = _plan(schema, named)
+        return ("record", plan) if plan else None
+    if kind in ("array", "map"):
+        inner = _holds(schema["items" if kind == "array" else "values"], named)
+        return (kind, inner) if inner is not None else None
+    if kind in ("bytes", "fixed"):
+        return "bytes", None
+    if isinstance(kind, (dict, list)):
+        return _holds(kind, named)
+    return None
+
+
+def _apply(plan: Plan, record: Record) -> None:
+    for name, what, inner in plan:
+        v = record[name]
+        if v is not None:
+            record[name] = _text(what, inner, v)
+
+
+def _text(what: str, inner: Any, v: Any) -> Any:
+    if what == "instant":
+        text = _INSTANTS.get(v)
+        if text is None:
+            if len(_INSTANTS) > 65536:
+                _INSTANTS.clear()
+            t = EPOCH + timedelta(milliseconds=v)
+            text = _INSTANTS[v] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return text
+    if what == "record":
+        _apply(inner, v)
+        return v
+    if what == "date":
+        return date.fromordinal(v + EPOCH_DAY).isoformat()
+    if what == "bytes":
+        return base64.b64encode(v).decode()
+    if what == "array":
+        return [None if x is None else _text(*inner, x) for x in v]
+    return {k: None if x is None else _text(*inner, x) for k, x in v.items()}  # map
