@@ -283,8 +283,18 @@ def to_json(value: Any) -> Any:
     t = type(value)
     if t in _PLAIN:  # most values, by their exact type first: this runs on every record folded
         return value
-    if t is dict:
-        return {k: v if type(v) in _PLAIN else to_json(v) for k, v in value.items()}
+    if t is dict:  # a copy, then only the values that are not plain JSON: most are
+        out = value.copy()
+        for k, v in value.items():
+            if type(v) not in _PLAIN:
+                out[k] = to_json(v)
+        return out
+    if t is list:
+        items = value.copy()
+        for i, v in enumerate(value):
+            if type(v) not in _PLAIN:
+                items[i] = to_json(v)
+        return items
     if t is datetime and value.tzinfo is UTC:  # the same few instants recur on every record
         text = _INSTANTS.get(value)
         if text is None:
