@@ -9,7 +9,9 @@ fulfil it. The policy file holds every number; the engine holds no workflow's ru
 Three pure functions, no I/O:
 
 * `fold(case, env, record)` applies one event — an agency's fact or the hub's own decision — to
-  the case. Replay of the log is `fold` alone: it reads decisions back and never re-decides.
+  the case. Replay of the log is `fold` alone: it reads decisions back and never re-decides. `fold`
+  returns a new case and leaves the old one untouched (copy on write: they share what the event does
+  not change); ``copy=False`` changes the case in place, for a caller that owns it (replay).
 * `handle(case, env, record, ctx, now)` is the live path: fold the fact, decide, fold the decisions.
 * `tick(case, ctx, now)` turns passed deadlines into decisions (`HandoffOverdue`, the rule's
   breach event such as `PickupMissed`, `HandoffEscalated`).
