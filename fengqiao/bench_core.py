@@ -140,6 +140,7 @@ def run_core_bench(events: int, repeat: int = 3) -> dict[str, Any]:
     evs = workload(codec, events)
     finals = [max(env.time for env, _ in evs) + timedelta(days=d) for d in (1, 40)]
     live, (_, log) = _best(repeat, drive, ctx, evs, finals)
+    live_no_gc, _ = _best(repeat, drive, ctx, evs, finals, collect=False)  # what the collector costs
     fold_copy, _ = _best(repeat, replay, log, True, collect=False)
     fold_own, _ = _best(repeat, replay, log, False, collect=False)
     avro, _ = _best(repeat, raw_avro, codec, log)
@@ -148,6 +149,7 @@ def run_core_bench(events: int, repeat: int = 3) -> dict[str, Any]:
         "log_records": len(log),
         "decisions_per_event": round((len(log) - len(evs)) / len(evs), 2),
         "handle_events_per_s": round(len(evs) / live),
+        "handle_events_per_s_gc_off": round(len(evs) / live_no_gc),
         "fold_records_per_s": round(len(log) / fold_own),
         "fold_copy_records_per_s": round(len(log) / fold_copy),
         "raw_avro_records_per_s": round(len(log) / avro),
