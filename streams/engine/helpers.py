@@ -82,12 +82,22 @@ def _deadline_in(d: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**d, "due": instant(d["due"]) if isinstance(d["due"], str) else d["due"]}
 
 
+_FIELDS: dict[int, tuple[Any, frozenset[str]]] = {}  # id(schema) -> (schema, its field names)
+
+
 def _complete(schema: dict[str, Any], record: dict[str, Any], case: Case) -> dict[str, Any]:
     """Fill a decision's missing fields from the case's facts by name, then check it like any input.
 
     The workflows' own hub events repeat what the agencies need (the person, the prison, the
     release date); taking them from the case by field name keeps the declarations short.
     """
+    names = _FIELDS.get(id(schema))
+    if names is None or names[0] is not schema:
+        names = _FIELDS[id(schema)] = (schema, frozenset(f["name"] for f in schema["fields"]))
+    if record.keys() == names[1]:  # every field given, none else: typed as it is (the usual case)
+        typed = typer(schema)(record)
+        if typed is not FAIL:
+            return typed
     out: dict[str, Any] = {}
     newest_first: list[Any] | None = None
     for f in schema["fields"]:
