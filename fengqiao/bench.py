@@ -18,6 +18,7 @@ and their ratio.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -87,6 +88,30 @@ def figures(n: int, seconds: float, latencies_ms: list[float], **extra: Any) -> 
         "p99_ms": round(percentile(latencies_ms, 99), 2),
         **extra,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(hub: Hub) -> dict[str, list[int]]:
+    """The hub's processes by part: CPU per event is what a part costs, whoever shares its cores."""
+    parts = {"worker": [w.proc.pid for w in hub.workers], "archiver_and_bench_clients": [os.getpid()]}
+    if hub.broker is not None and hub.broker.proc is not None:
+        parts["broker"] = [hub.broker.proc.pid]
+    return parts
+
+
+def _cpu(parts: dict[str, list[int]]) -> dict[str, float]:
+    out = {}
+    for name, pids in parts.items():
+        try:
+            out[name] = sum(cpu_seconds(p) for p in pids)
+        except OSError:
+            out[name] = float("nan")
+    return out
 
 
 def _causation(m: Any) -> str:
@@ -221,6 +246,8 @@ async def hub_run(hub: Hub, work: list[Wire], settings: Settings, rate: float | 
     watch = Watch(consumer, {w.id for w in work}, _causation)
     producer = _producer(hub.bootstrap, rate)
     await producer.start()
+    parts = _processes(hub)
+    cpu0 = _cpu(parts)
     try:
         t0 = time.perf_counter()
         reading = asyncio.create_task(watch.run(timeout))
@@ -236,12 +263,16 @@ async def hub_run(hub: Hub, work: list[Wire], settings: Settings, rate: float | 
                 break
             await asyncio.sleep(0.005)
         archived = time.perf_counter() - t0
+        cpu = {k: v - cpu0[k] for k, v in _cpu(parts).items()}
     finally:
         await producer.stop()
         await consumer.stop()
     lat = [(watch.seen[i] - sent[i]) * 1000 for i in watch.seen]
     out = figures(len(work), archived, lat, decided_per_s=round(len(lat) / decided, 1) if decided else 0.0)
     out["seconds_decided"] = round(decided, 3)
+    # CPU per event by part, and what one core would do for that part alone: robust to shared cores.
+    out["cpu_us_per_event"] = {k: round(v / len(work) * 1e6, 1) for k, v in cpu.items()}
+    out["worker_events_per_cpu_s"] = round(len(work) / cpu["worker"], 1) if cpu["worker"] else 0.0
     return out
 
 
@@ -352,6 +383,12 @@ def render(result: dict[str, Any], console: Console) -> None:
             str(f.get("p99_ms", "")),
         )
     console.print(t)
+    cpu = result["hub"].get("cpu_us_per_event") or {}
+    if cpu:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:,.0f}" for k, v in cpu.items())
+        console.print(f"CPU µs per event: {parts}")
+        per_core = result["hub"]["worker_events_per_cpu_s"]
+        console.print(f"one worker on one core: [bold]{per_core:,.0f}[/] events/s (per CPU second it used)")
     if result["mode"] == "latency":
         console.print(f"p99 hub / raw: [bold]{result['ratio']:.1f}[/]")
     else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from aiokafka.partitioner import murmur2
 
 from fengqiao import logs
 from fengqiao.schemas.codec import Codec, UnknownSchema
-from fengqiao.schemas.envelope import Envelope, EnvelopeError
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
 from fengqiao.schemas.framing import FramingError, unframe
 from fengqiao.schemas.registry import RegistryError
 from fengqiao.settings import Settings
@@ -254,7 +255,17 @@ class CaseProcessor:
         log.debug("decision.emitted", type=env.type, case_id=env.subject, event_id=env.id)
 
     def _update(self, env: Envelope, case: engine.Case, workflow: str, now: datetime, partition: int) -> None:
-        upd = env.caused("CaseUpdated", dataschema=self.codec.dataschema("CaseUpdated"))
+        upd = Envelope(  # its id derives from the event's: applying an event once gives one update id
+            id=_derived_id(env.id, "CaseUpdated"),
+            source=HUB_SOURCE,
+            type="CaseUpdated",
+            subject=env.subject,
+            time=now,
+            dataschema=self.codec.dataschema("CaseUpdated"),
+            correlationid=env.correlationid or env.subject,
+            causationid=env.id,
+            jurisdiction=env.jurisdiction,
+        )
         record = {
             "case_id": env.subject,
             "workflow": workflow,
@@ -404,6 +415,12 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
             await self.p._assigned(assigned)
+
+
+def _derived_id(cause: str, what: str) -> str:
+    """A UUID-shaped id from the SHA-1 of its cause (as uuid5 does, without the UUID object)."""
+    h = hashlib.sha1(f"{cause}/{what}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{h[16:20]}-{h[20:32]}"
 
 
 def _header(headers: Iterable[tuple[str, bytes]], name: str) -> str | None:
