@@ -30,8 +30,18 @@ def refusal(
     if ev.workflow == "*":  # engine events travel on their case's workflow topic
         if not topic.startswith(PREFIX) or topic in (CASE_UPDATES, DEAD_LETTERS):
             return "invalid", f"{ev.name} belongs on its case's workflow topic, not {topic}"
-    elif topic_for(ev) != topic:
+    elif _topic(ev) != topic:
         return "invalid", f"{ev.name} belongs on {topic_for(ev)}, not {topic}"
     if ev.direction == "hub" and env.source != HUB_SOURCE:
         return "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
     return None
+
+
+_TOPICS: dict[tuple[str, str], str] = {}  # (workflow, name) -> `topic_for` them: every record asks
+
+
+def _topic(ev: EventType) -> str:
+    topic = _TOPICS.get((ev.workflow, ev.name))
+    if topic is None:
+        topic = _TOPICS[(ev.workflow, ev.name)] = topic_for(ev)
+    return topic

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import struct
+from datetime import datetime
 
 from fengqiao.schemas.envelope import EXTENSIONS, SPECVERSION, Envelope, assemble, envelope_of, parse_time
 
@@ -21,6 +22,7 @@ from .ledger import decode_headers
 _U32 = struct.Struct(">I")
 _REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type")
 _OPTIONAL = ("ce_dataschema", *(f"ce_{e}" for e in EXTENSIONS))
+_INSTANTS: dict[str, datetime] = {}
 
 
 class BlockError(ValueError):
@@ -56,11 +58,8 @@ def envelope_of_block(block: bytes) -> Envelope:
             and all(values[1:6])  # id, source, type, subject and time given
         ):
             spec, ident, source, etype, subject, when, ctype, schema, corr, cause, juris, policy = values
-            try:
-                t = parse_time(when)
-            except ValueError:
-                pass  # the long way names it
-            else:
+            t = _instant(when)
+            if t is not None:  # else the long way names what is wrong with it
                 return assemble(
                     ident, source, etype, subject, t, schema, ctype, spec, corr, cause, juris, policy
                 )
@@ -72,6 +71,20 @@ def envelope_of_block(block: bytes) -> Envelope:
     except ValueError as e:
         raise BlockError(str(e)) from e
     return Envelope.from_headers(pairs)
+
+
+def _instant(text: str) -> datetime | None:
+    """`parse_time`, remembered: the hub's decisions carry the instant of the event they follow."""
+    t = _INSTANTS.get(text)
+    if t is None:
+        try:
+            t = parse_time(text)
+        except ValueError:
+            return None
+        if len(_INSTANTS) > 65536:
+            _INSTANTS.clear()
+        _INSTANTS[text] = t
+    return t
 
 
 def _ascii_headers(block: bytes, text: str) -> dict[str, str] | None:
