@@ -370,31 +370,42 @@ class CaseProcessor:
 
     # -- the timer -------------------------------------------------------------------------------
 
-    async def tick(self) -> int:
-        """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...)."""
+    async def tick(self, chunk: int = 200) -> int:
+        """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...).
+
+        The due cases are taken ``chunk`` at a time, each chunk's decisions flushed before the next:
+        the batches of agency events wait for one chunk at most, not for the whole pass.
+        """
         if not self.caught_up():
             return 0  # a case half rebuilt would look overdue for handoffs the log fulfils further on
+        now = self.clock()
+        keys = [k for k, when in self.due.items() if when <= now]
         sent = 0
-        async with self.lock:
-            now = self.clock()
-            for key in [k for k, when in self.due.items() if when <= now]:
-                case = self.cases.get(key)
-                if case is None:
-                    self.due.pop(key, None)
-                    continue
-                try:
-                    decisions = engine.tick(case, self.ctx, now)
-                except Exception:  # one broken case must not stop the clock for the others
-                    log.exception("timer.failed", case_id=case.get("case_id"))
-                    continue
-                for d_env, d_record in decisions:
-                    if d_env.id not in self.emitted:
-                        self.emitted[d_env.id] = None
-                        self._emit(d_env, d_record, case["workflow"], None)
-                        sent += 1
-            await self._flush()
+        for i in range(0, len(keys), chunk):
+            async with self.lock:
+                for key in keys[i : i + chunk]:
+                    sent += self._tick_case(key, now)
+                await self._flush()
         while len(self.emitted) > 100_000:
             self.emitted.pop(next(iter(self.emitted)))
+        return sent
+
+    def _tick_case(self, key: bytes, now: datetime) -> int:
+        case = self.cases.get(key)
+        if case is None:  # its partition went to another worker meanwhile
+            self.due.pop(key, None)
+            return 0
+        try:
+            decisions = engine.tick(case, self.ctx, now)
+        except Exception:  # one broken case must not stop the clock for the others
+            log.exception("timer.failed", case_id=case.get("case_id"))
+            return 0
+        sent = 0
+        for d_env, d_record in decisions:
+            if d_env.id not in self.emitted:
+                self.emitted[d_env.id] = None
+                self._emit(d_env, d_record, case["workflow"], None)
+                sent += 1
         return sent
 
 
