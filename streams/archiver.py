@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -54,6 +55,7 @@ class Archiver:
         try:
             await self._assign(consumer)
             self.ready.set()
+            since_check, last_check = 0, time.monotonic()
             while True:
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
                 now = datetime.now(UTC)
@@ -63,10 +65,16 @@ class Archiver:
                     for m in batch[tp]
                 ]
                 if records:
-                    self.archived += await asyncio.to_thread(self.ledger.append, records)
-                await asyncio.to_thread(
-                    self.ledger.maybe_checkpoint, self.checkpoint_every, self.checkpoint_seconds
-                )
+                    added = await asyncio.to_thread(self.ledger.append, records)
+                    self.archived += added
+                    since_check += added
+                # Asking the ledger whether a checkpoint is due costs two queries: not after every small
+                # batch, but once enough records came or a second passed (a checkpoint is at most that late).
+                if since_check >= self.checkpoint_every or time.monotonic() - last_check >= 1.0:
+                    await asyncio.to_thread(
+                        self.ledger.maybe_checkpoint, self.checkpoint_every, self.checkpoint_seconds
+                    )
+                    since_check, last_check = 0, time.monotonic()
         finally:
             with contextlib.suppress(Exception):
                 if self.archived:
