@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from operator import countOf, itemgetter
 from typing import Any
 
 from fengqiao.schemas.codec import to_json
@@ -27,6 +28,7 @@ Plan = tuple[frozenset[str], tuple[tuple[Step, frozenset[str] | None], ...]]
 
 _PLANS: dict[tuple[int, int], tuple[Workflow, Policy, Plan]] = {}
 _NS_BYTES = _NS.bytes
+_STEP = itemgetter("step")
 
 
 def _plan(wf: Workflow, policy: Policy) -> Plan:
@@ -210,7 +212,7 @@ class _Decider:
         }
 
     def next_handoff_id(self, step: str) -> str:
-        n = sum(1 for h in self.case["handoffs"].values() if h["step"] == step)
+        n = countOf(map(_STEP, self.case["handoffs"].values()), step)  # counted in C
         return f"{self.case['case_id']}/{step}/{n + 1}"
 
     # -- routing --------------------------------------------------------------------------------------
