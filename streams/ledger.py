@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -384,6 +384,36 @@ class LedgerRecord:
     def content(self) -> tuple[Any, ...]:
         """What makes two records at one position the same (idempotence): not recorded_at."""
         return (self.key, self.value, self.headers, self.timestamp_ms)
+
+
+_RECORD_COLS = tuple(f for f in LedgerRecord.__slots__ if f != "id")  # `read` selects these, then id
+_RECORD_SET = tuple(getattr(LedgerRecord, f).__set__ for f in LedgerRecord.__slots__)  # id last, as selected
+
+
+def _record_maker(table: Table, dialect: Any) -> Callable[[tuple[Any, ...]], LedgerRecord]:
+    """Driver rows of `_RECORD_COLS` then id into records, as `Ledger._record` makes them of SQLAlchemy's
+    rows; each field set through its slot (the frozen dataclass's own __init__ costs a third of a read)."""
+    instant = table.c.recorded_at.type.dialect_impl(dialect).result_processor(dialect, None) or (lambda t: t)
+    new, setters = object.__new__, _RECORD_SET
+    at = {f: i for i, f in enumerate(LedgerRecord.__slots__)}
+    key, value, headers, recorded, event_time = (
+        at[f] for f in ("key", "value", "headers", "recorded_at", "event_time")
+    )
+    prev_hash, hash_ = at["prev_hash"], at["hash"]
+
+    def make(row: tuple[Any, ...]) -> LedgerRecord:
+        v = list(row)
+        v[key], v[value], v[headers] = _b(v[key]), _b(v[value]), decode_headers(bytes(v[headers]))
+        v[recorded] = _utc(instant(v[recorded]))
+        if v[event_time] is not None:
+            v[event_time] = _utc(instant(v[event_time]))
+        v[prev_hash], v[hash_] = bytes(v[prev_hash]), bytes(v[hash_])
+        rec = new(LedgerRecord)
+        for setter, x in zip(setters, v, strict=True):
+            setter(rec, x)
+        return rec
+
+    return make
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -839,20 +869,12 @@ class Ledger:
         Each batch is its own short query, so a slow consumer holds no transaction open.
         """
         R = self._records
-        last = after_id
-        while True:
-            with self._engine.connect() as conn:
-                rows = conn.execute(
-                    select(R)
-                    .where(*self._filters(topics, case_id, until, last))
-                    .order_by(R.c.id)
-                    .limit(batch)
-                ).all()
+        make = _record_maker(R, self._engine.dialect)
+        for rows in self._batches(
+            [R.c[c] for c in _RECORD_COLS], topics, case_id, until, after_id, None, batch
+        ):
             for row in rows:
-                yield self._record(row)
-            if len(rows) < batch:
-                return
-            last = rows[-1].id
+                yield make(row)
 
     def scan(
         self,
@@ -874,14 +896,27 @@ class Ledger:
         R = self._records
         if {"recorded_at", "event_time"} & set(columns):
             raise ValueError("scan returns no instants: SQLite and PostgreSQL drivers give them differently")
-        selected = [R.c[c] for c in columns] + [R.c.id]
-        last = 0
+        yield from self._batches([R.c[c] for c in columns], topics, case_id, until, 0, shard, batch)
+
+    def _batches(
+        self,
+        selected: list[Any],
+        topics: Sequence[str] | None,
+        case_id: str | None,
+        until: datetime | None,
+        after_id: int,
+        shard: tuple[int, int] | None,
+        batch: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """The driver's rows of ``selected`` then ``id``, by id, in short queries of ``batch`` rows."""
+        R = self._records
+        last = after_id
         while True:
             where = self._filters(topics, case_id, until, last)
             if shard is not None:
                 where.append(R.c.partition % shard[1] == shard[0])
             with self._engine.connect() as conn:
-                result = conn.execute(select(*selected).where(*where).order_by(R.c.id).limit(batch))
+                result = conn.execute(select(*selected, R.c.id).where(*where).order_by(R.c.id).limit(batch))
                 rows = result.cursor.fetchall()  # the DBAPI's tuples: SQLAlchemy's Row objects cost more
                 result.close()
             if rows:
