@@ -26,7 +26,7 @@ from typing import Any
 import fastavro
 
 from fengqiao.bench_workload import Event, play, template
-from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import Envelope
 from fengqiao.streams import engine
 from fengqiao.streams.workflows import load_context
@@ -96,11 +96,13 @@ def _workflow(ctx: engine.Context, env: Envelope, case: engine.Case | None) -> s
     return wf if wf != "*" else (case or {})["workflow"]
 
 
-def replay(log: Iterable[LogEntry], copy: bool = True) -> dict[str, engine.Case]:
-    """`engine.fold` over the log, as replay does."""
+def replay(log: Iterable[LogEntry], copy: bool = True, as_json: bool = False) -> dict[str, engine.Case]:
+    """`engine.fold` over the log, as replay does (``as_json``: records in JSON form, handed over)."""
     cases: dict[str, engine.Case] = {}
     for env, record, workflow in log:
-        cases[env.subject], _ = engine.fold(cases.get(env.subject), env, record, workflow, copy=copy)
+        cases[env.subject], _ = engine.fold(
+            cases.get(env.subject), env, record, workflow, copy=copy, as_json=as_json
+        )
     return cases
 
 
@@ -143,6 +145,8 @@ def run_core_bench(events: int, repeat: int = 3) -> dict[str, Any]:
     live_no_gc, _ = _best(repeat, drive, ctx, evs, finals, collect=False)  # what the collector costs
     fold_copy, _ = _best(repeat, replay, log, True, collect=False)
     fold_own, _ = _best(repeat, replay, log, False, collect=False)
+    as_json = [(env, to_json(record), workflow) for env, record, workflow in log]  # replay's decoder's form
+    fold_json, _ = _best(repeat, replay, as_json, False, True, collect=False)
     avro, _ = _best(repeat, raw_avro, codec, log)
     return {
         "events": len(evs),
@@ -152,6 +156,7 @@ def run_core_bench(events: int, repeat: int = 3) -> dict[str, Any]:
         "handle_events_per_s_gc_off": round(len(evs) / live_no_gc),
         "fold_records_per_s": round(len(log) / fold_own),
         "fold_copy_records_per_s": round(len(log) / fold_copy),
+        "fold_json_records_per_s": round(len(log) / fold_json),
         "raw_avro_records_per_s": round(len(log) / avro),
     }
 

@@ -21,20 +21,33 @@ SHARED = ("case", "events", "facts", "handoffs")
 
 
 def fold(
-    case: Case | None, env: Envelope, record: dict[str, Any], workflow: str, copy: bool = True
+    case: Case | None,
+    env: Envelope,
+    record: dict[str, Any],
+    workflow: str,
+    copy: bool = True,
+    as_json: bool = False,
 ) -> tuple[Case, bool]:
     """Apply one event; returns (case, applied). An event id seen before changes nothing.
 
     By default ``case`` is left untouched and a new case returned (the live worker keeps the old one
     until the decisions are on the log). ``copy=False`` applies the event in place and returns
     ``case`` itself: for a caller that owns the case and keeps no earlier state of it (replay).
+    ``as_json=True``: the record is in JSON form already (what `to_json` gives: instants as RFC 3339
+    text, dates ISO) and the caller hands it over: the case keeps it as it is instead of a copy, so
+    the caller must not change it afterwards (replay, decoding each record afresh).
     """
-    folded, applied = fold_shared(case, env, record, workflow, set(SHARED) if copy else None)
+    folded, applied = fold_shared(case, env, record, workflow, set(SHARED) if copy else None, as_json)
     return (dict(folded) if copy and folded is case else folded), applied
 
 
 def fold_shared(
-    case: Case | None, env: Envelope, record: dict[str, Any], workflow: str, shared: set[str] | None
+    case: Case | None,
+    env: Envelope,
+    record: dict[str, Any],
+    workflow: str,
+    shared: set[str] | None,
+    as_json: bool = False,
 ) -> tuple[Case, bool]:
     """`fold`, copying on write: ``shared`` names what of ``case`` (of `SHARED`) still belongs to an
     older state, and loses each name as fold copies it; None: the caller owns all of it. A decider
@@ -49,7 +62,7 @@ def fold_shared(
         if shared is not None and "case" in shared:
             shared.discard("case")
             case = dict(case)
-    rec = to_json(record)
+    rec = record if as_json else to_json(record)
     # The timeline is kept in (time, id) order, not arrival order: the hub's decisions reach the log a
     # moment after the agency events that follow them, so arrival order differs between the live path
     # and a replay of the log, while the set of events — and so this order — does not.

@@ -75,6 +75,8 @@ def test_replay_gives_the_live_cases(run: Any) -> None:
     want = _digest(cases)
     assert _digest(replay(log, copy=True)) == want
     assert _digest(replay(log, copy=False)) == want
+    as_json = [(env, to_json(rec), wf) for env, rec, wf in log]
+    assert _digest(replay(as_json, copy=False, as_json=True)) == want
 
 
 def test_every_decision_is_valid_avro(run: Any) -> None:
