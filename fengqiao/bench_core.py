@@ -1,9 +1,9 @@
 """The pure engine core on the demo mix, without a broker: what one worker's CPU can decide and replay.
 
-`drive` plays events the way a worker does: before each event, the timer decides on the cases that
-are due at its instant (`engine.tick`); the event goes through `engine.handle`; every decision is
-read back through `engine.handle` as the worker reads it back from its topic (a duplicate for what
-`handle` decided, applied for the timer's). It returns the cases and the log, in log order.
+`drive` plays events the way a worker (`streams/processor.py`) does: before each event, the timer
+decides on the cases that are due at its instant (`engine.tick`); the event goes through
+`engine.handle`; the timer's decisions come back from the topic through `engine.handle`, those
+`handle` made are skipped by id. It returns the cases and the log, in log order.
 `run_core_bench` times `drive` (the live path: per agency event, its handling, the timer's passes and
 every decision made, typed, folded and read back), `engine.fold` over that log (replay: records of the
 log, agency events and decisions; with the cyclic GC off, as `streams/replay.py` runs it), and beside
@@ -64,8 +64,8 @@ def drive(
         if out.duplicate:
             return
         cases[case_id] = out.case
-        for d_env, d_record in out.decisions:  # each goes on the topic and comes back to the worker
-            apply(case_id, d_env, d_record, now)
+        for d_env, d_record in out.decisions:  # on the topic; skipped by id when it comes back
+            log.append((d_env, d_record, _workflow(ctx, d_env, out.case)))
         when = engine.next_due(out.case)
         if when is not None and next_due.get(case_id) != when:
             next_due[case_id] = when
