@@ -474,6 +474,7 @@ class PolicySet:
         self._ordered = sorted(self._by_version.values(), key=_sort_key)
         # (effective instant, sort key, policy), oldest first: computed once, asked on every event.
         self._keyed = [(p.effective_at, _sort_key(p), p) for p in self._ordered]
+        self._key_of = {p.version: key for _, key, p in self._keyed}
 
     @classmethod
     def load(cls, *paths: str | Path) -> PolicySet:
@@ -524,7 +525,7 @@ class PolicySet:
         """The version that governs an open case at ``at``: its own, unless a newer version in effect
         says ``applies_to: all_open_cases`` (then the newest such one)."""
         own = self.get(opened_under)
-        own_key = next(key for _, key, p in self._keyed if p is own)
+        own_key = self._key_of[own.version]
         newer = [
             p
             for when, key, p in self._keyed
