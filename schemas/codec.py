@@ -300,8 +300,8 @@ def to_json(value: Any) -> Any:
         if text is None:
             if len(_INSTANTS) > 4096:
                 _INSTANTS.clear()
-            text = _INSTANTS[value] = value.astimezone(UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
+            text = _INSTANTS[value] = (
+                value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             )
         return text
     if isinstance(value, dict):
