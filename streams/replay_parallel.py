@@ -43,7 +43,14 @@ def replay_sharded(
         proc.start()
         send.close()
         children.append((proc, receive))
-    shards = [replay_shard(ledger, codec, (0, workers), until=until, progress=progress)]
+    try:
+        shards = [replay_shard(ledger, codec, (0, workers), until=until, progress=progress)]
+    except BaseException:
+        for proc, receive in children:  # nobody will read what they send: stop them
+            proc.terminate()
+            proc.join()
+            receive.close()
+        raise
     failed = False
     with gc_paused():
         for proc, receive in children:

@@ -161,3 +161,25 @@ def test_a_rows_headers_block_reads_as_the_workers_read_its_headers(headers: lis
     for bad in (block[:-1], block + b"\x00", block[:3]):
         with pytest.raises(BlockError):
             envelope_of_block(bad)
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+def test_a_tampered_headers_column_stops_replay_in_every_process(tmp_path: Path, parity: int) -> None:
+    import multiprocessing
+
+    from sqlalchemy import text
+
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", Sha256Ed25519.generate()) as led:
+        build_ledger(led, CODEC, 300)
+        with led._engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE ledger_records SET headers = CAST(headers || X'00' AS BLOB) WHERE id = "
+                    "(SELECT min(id) FROM ledger_records WHERE partition % 2 = :p)"
+                ),
+                {"p": parity},
+            )
+        for workers in (1, 2):
+            with pytest.raises(ValueError, match="trailing"):
+                replay_ledger(led, CODEC, workers=workers)
+        assert multiprocessing.active_children() == []
