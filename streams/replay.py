@@ -5,8 +5,10 @@ events — and nothing else: the hub's decisions are on the log and are read bac
 again with another clock or another policy, so the same log always yields the same state.
 
 The hot path (`replay_ledger`) reads the ledger's rows as the driver gives them (`Ledger.scan`),
-decodes with the codec's writer schemas straight through fastavro, and folds in place (replay owns
-its cases); it may split the cases over processes (`workers`), each reading its own shard.
+reads a row's headers block straight into its envelope (`replay_headers`), decodes its value to the
+JSON form fold keeps (`replay_decode`) and folds in place (replay owns its cases); it may split the
+cases over processes (`replay_parallel`), each reading its own shard. Each of these gives exactly
+what the plain path — `Envelope.from_headers`, `Codec.decode`, a copying fold — gives.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def replay_ledger(
     workers: int = 1,
 ) -> dict[str, Case]:
     """`replay(ledger_records(ledger, ...))`, read straight from the ledger's rows; the same cases in
-    the same order. ``workers`` > 1 splits the cases over that many processes (`parallel`)."""
+    the same order. ``workers`` > 1 splits the cases over that many processes (`replay_parallel`)."""
     if workers > 1 and case_id is None:
         from .replay_parallel import replay_sharded
 
@@ -157,6 +159,7 @@ def replay_shard(
     case_id: str | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[str, Case], dict[str, int]]:
+    """`fold_rows` over the workflow topics' rows (of one shard of the partitions, or all)."""
     workflow_topics = [topics.workflow_topic(w) for w in codec.catalogue.workflows()]
     rows = ledger.scan(COLUMNS, topics=workflow_topics, case_id=case_id, until=until, shard=shard)
     return fold_rows(rows, codec, envelope_of_block, progress)
