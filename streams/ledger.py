@@ -839,16 +839,21 @@ class Ledger:
         return None if row is None else self._record(row)
 
     def _filters(
-        self, topics: Sequence[str] | None, case_id: str | None, until: datetime | None, after_id: int
+        self,
+        topics: Sequence[str] | None,
+        case_id: str | None,
+        until: datetime | None,
+        after_id: int,
+        by_id: bool = True,
     ) -> list[Any]:
         R = self._records
         where: list[Any] = []
         if after_id:
             where.append(R.c.id > after_id)
         if topics is not None:
-            # `topic || ''`, not `topic`: given the position index SQLite reads every record of the topics
-            # and sorts them by id for each batch; walking the ids and filtering is linear.
-            where.append(R.c.topic.concat("").in_(list(topics)))
+            # In id order, `topic || ''`, not `topic`: given the position index SQLite reads every record of
+            # the topics and sorts them by id for each batch; walking the ids and filtering is linear.
+            where.append((R.c.topic.concat("") if by_id else R.c.topic).in_(list(topics)))
         if case_id is not None:
             where.append(R.c.case_id == case_id)
         if until is not None:
@@ -940,7 +945,9 @@ class Ledger:
         R = self._records
         with self._engine.connect() as conn:
             return conn.execute(
-                select(func.count()).select_from(R).where(*self._filters(topics, case_id, until, after_id))
+                select(func.count())
+                .select_from(R)
+                .where(*self._filters(topics, case_id, until, after_id, by_id=False))
             ).scalar_one()
 
     @staticmethod
