@@ -55,13 +55,16 @@ async def _load(hub: Hub, n_cases: int, settings: Settings, say: Any) -> dict[st
     avro_bytes = 0
     status: dict[bytes, str] = {}
 
-    async def read() -> None:
+    agency_events = {ev.name for ev in codec.catalogue if ev.direction == "in"}
+
+    async def read() -> None:  # one CaseUpdated per agency event applied (the timer's decisions have theirs)
         nonlocal updates
         while updates < total:
             for records in (await reader.getmany(timeout_ms=200, max_records=5000)).values():
                 for m in records:
-                    updates += 1
-                    status[m.key] = codec.decode(m.value)[1]["status"]
+                    update = codec.decode(m.value)[1]
+                    status[m.key] = update["status"]
+                    updates += update["event_type"] in agency_events
 
     t0 = time.perf_counter()
     reading = asyncio.create_task(read())

@@ -380,6 +380,7 @@ class Hub:
             "data_dir",
             "clock",
             "tick_s",
+            "case_cache",
         )
         env = {k: getattr(s, k) for k in keys}
         if s.deployment:
