@@ -23,10 +23,10 @@ from fengqiao.schemas.codec import Codec, named_types
 from fengqiao.schemas.framing import FramingError
 
 Record = dict[str, Any]
-Plan = list[tuple[str, str, Any]]  # (field, what: instant, date, bytes, record, array or map, inner plan)
+Convert = Callable[[Any], Any]
+Plan = list[tuple[str, Convert]]  # the fields of a record that need writing as text, and how
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = date(1970, 1, 1).toordinal()
-_LOGICAL = {"timestamp-millis": "instant", "date": "date"}
 _INSTANTS: dict[int, str] = {}
 
 
@@ -71,67 +71,82 @@ def _stripped(schema: Any) -> Any:
 def _plan(record_schema: Mapping[str, Any], named: dict[str, Any]) -> Plan:
     plan: Plan = []
     for field in record_schema["fields"]:
-        what = _holds(field["type"], named)
-        if what is not None:
-            plan.append((field["name"], *what))
+        convert = _converter(field["type"], named)
+        if convert is not None:
+            plan.append((field["name"], convert))
     return plan
 
 
-def _holds(schema: Any, named: dict[str, Any]) -> tuple[str, Any] | None:
-    """What a value of ``schema`` needs written as text: None for nothing (a plain JSON value)."""
+def _converter(schema: Any, named: dict[str, Any]) -> Convert | None:
+    """What writes a value of ``schema`` (never None) as fold keeps it; None: it is plain JSON already."""
     if isinstance(schema, str):
         if schema in named:
-            return _holds(named[schema], named)
-        if schema in ("bytes", "fixed"):
-            return "bytes", None
-        return None
+            return _converter(named[schema], named)
+        return _bytes_text if schema in ("bytes", "fixed") else None
     if isinstance(schema, list):
         branches = [b for b in schema if b != "null"]
         if len(branches) != 1:
             raise _Unplanned("a union of several types")
-        return _holds(branches[0], named)
+        return _converter(branches[0], named)
     logical = schema.get("logicalType")
     if logical is not None:
         if logical not in _LOGICAL:
             raise _Unplanned(logical)
-        return _LOGICAL[logical], None
+        return _LOGICAL[logical]
     kind = schema["type"]
     if kind == "record":
         plan = _plan(schema, named)
-        return ("record", plan) if plan else None
+        return _record_of(plan) if plan else None
     if kind in ("array", "map"):
-        inner = _holds(schema["items" if kind == "array" else "values"], named)
-        return (kind, inner) if inner is not None else None
+        inner = _converter(schema["items" if kind == "array" else "values"], named)
+        return None if inner is None else (_array_of if kind == "array" else _map_of)(inner)
     if kind in ("bytes", "fixed"):
-        return "bytes", None
+        return _bytes_text
     if isinstance(kind, (dict, list)):
-        return _holds(kind, named)
+        return _converter(kind, named)
     return None
 
 
 def _apply(plan: Plan, record: Record) -> None:
-    for name, what, inner in plan:
+    for name, convert in plan:
         v = record[name]
         if v is not None:
-            record[name] = _text(what, inner, v)
+            record[name] = convert(v)
 
 
-def _text(what: str, inner: Any, v: Any) -> Any:
-    if what == "instant":
-        text = _INSTANTS.get(v)
-        if text is None:
-            if len(_INSTANTS) > 65536:
-                _INSTANTS.clear()
-            t = EPOCH + timedelta(milliseconds=v)
-            text = _INSTANTS[v] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return text
-    if what == "record":
-        _apply(inner, v)
+def _instant_text(ms: int) -> str:
+    """`to_json` of the instant fastavro would have made of ``ms``."""
+    text = _INSTANTS.get(ms)
+    if text is None:
+        if len(_INSTANTS) > 65536:
+            _INSTANTS.clear()
+        t = EPOCH + timedelta(milliseconds=ms)
+        text = _INSTANTS[ms] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return text
+
+
+def _date_text(days: int) -> str:
+    return date.fromordinal(days + EPOCH_DAY).isoformat()
+
+
+def _bytes_text(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _record_of(plan: Plan) -> Convert:
+    def convert(v: Record) -> Record:
+        _apply(plan, v)
         return v
-    if what == "date":
-        return date.fromordinal(v + EPOCH_DAY).isoformat()
-    if what == "bytes":
-        return base64.b64encode(v).decode()
-    if what == "array":
-        return [None if x is None else _text(*inner, x) for x in v]
-    return {k: None if x is None else _text(*inner, x) for k, x in v.items()}  # map
+
+    return convert
+
+
+def _array_of(inner: Convert) -> Convert:
+    return lambda v: [None if x is None else inner(x) for x in v]
+
+
+def _map_of(inner: Convert) -> Convert:
+    return lambda v: {k: None if x is None else inner(x) for k, x in v.items()}
+
+
+_LOGICAL: dict[str, Convert] = {"timestamp-millis": _instant_text, "date": _date_text}
