@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 
@@ -37,6 +37,12 @@ Case = dict[str, Any]
 Progress = Callable[[int], None]
 Row = tuple[Any, ...]  # (topic, key, value, headers, id): headers as pairs or as the ledger's block
 COLUMNS = ("topic", "key", "value", "headers")
+
+
+class Folded(NamedTuple):
+    cases: dict[str, Case]
+    first: dict[str, int]  # case id -> the id of its first row folded
+    rows: int
 
 
 def codec_from_schemas(schemas: Iterable[tuple[int, str]], catalogue: Catalogue | None = None) -> Codec:
@@ -74,10 +80,10 @@ def fold_rows(
     codec: Codec,
     envelope: Callable[[Any], Envelope],
     progress: Progress | None = None,
-) -> tuple[dict[str, Case], dict[str, int]]:
-    """Fold every workflow-topic row into its case, skipping what the workers refuse; the cases and,
-    per case, the id of its first row (to merge shards back into log order). ``envelope`` makes a row's
-    headers an envelope; a `BlockError` (a tampered headers column) stops replay."""
+) -> Folded:
+    """Fold every workflow-topic row into its case, skipping what the workers refuse: the cases, per
+    case the id of its first row (to merge shards back into log order), and the rows read. ``envelope``
+    makes a row's headers an envelope; a `BlockError` (a tampered headers column) stops replay."""
     all_workflows(codec.catalogue)  # fold needs to know which events open and close each workflow
     by_topic = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
     decode, fold = decoder(codec), engine.fold
@@ -108,7 +114,7 @@ def fold_rows(
                     fold(case, env, record, workflow, copy=False)  # replay owns the case: in place
             if progress:
                 progress(n)
-    return cases, first
+    return Folded(cases, first, n)
 
 
 def replay(
@@ -116,7 +122,7 @@ def replay(
 ) -> dict[str, Case]:
     """Fold every workflow-topic record into its case; hub topics (updates, dead letters) are skipped."""
     rows = ((r.topic, r.key, r.value, r.headers, r.id or 0) for r in records)
-    return fold_rows(_batched(rows), codec, Envelope.from_headers, progress)[0]
+    return fold_rows(_batched(rows), codec, Envelope.from_headers, progress).cases
 
 
 def _batched(rows: Iterable[Row], size: int = 1000) -> Iterator[list[Row]]:
@@ -147,7 +153,7 @@ def replay_ledger(
         cases = replay_sharded(ledger, codec, workers, until=until, progress=progress)
         if cases is not None:
             return cases
-    return replay_shard(ledger, codec, None, until=until, case_id=case_id, progress=progress)[0]
+    return replay_shard(ledger, codec, None, until=until, case_id=case_id, progress=progress).cases
 
 
 def replay_shard(
@@ -158,7 +164,7 @@ def replay_shard(
     until: datetime | None = None,
     case_id: str | None = None,
     progress: Progress | None = None,
-) -> tuple[dict[str, Case], dict[str, int]]:
+) -> Folded:
     """`fold_rows` over the workflow topics' rows (of one shard of the partitions, or all)."""
     workflow_topics = [topics.workflow_topic(w) for w in codec.catalogue.workflows()]
     rows = ledger.scan(COLUMNS, topics=workflow_topics, case_id=case_id, until=until, shard=shard)

@@ -20,7 +20,7 @@ from typing import Any
 from fengqiao.schemas.codec import Codec
 
 from .ledger import Ledger
-from .replay import Case, Progress, gc_paused, replay_shard
+from .replay import Case, Folded, Progress, gc_paused, replay_shard
 
 
 def replay_sharded(
@@ -43,8 +43,10 @@ def replay_sharded(
         proc.start()
         send.close()
         children.append((proc, receive))
+    # The shards are about even: this one's progress, times their number, is the whole replay's.
+    ours = (lambda n: progress(n * workers)) if progress else None
     try:
-        shards = [replay_shard(ledger, codec, (0, workers), until=until, progress=progress)]
+        shards: list[Folded | None] = [replay_shard(ledger, codec, (0, workers), until=until, progress=ours)]
     except BaseException:
         for proc, receive in children:  # nobody will read what they send: stop them
             proc.terminate()
@@ -55,14 +57,18 @@ def replay_sharded(
     with gc_paused():
         for proc, receive in children:
             try:
-                shards.append(_loads(receive.recv_bytes()))
+                shard = _loads(receive.recv_bytes())
+                shards.append(None if shard is None else Folded(*shard))
             except (EOFError, OSError, ValueError):
                 failed = True
             receive.close()
             proc.join()
-    if failed or any(r is None for r in shards):
+    folded = [shard for shard in shards if shard is not None]
+    if failed or len(folded) < workers:
         return None
-    return _merge(shards)  # type: ignore[arg-type]
+    if progress:
+        progress(sum(shard.rows for shard in folded))
+    return _merge(folded)
 
 
 def _child(
@@ -73,7 +79,7 @@ def _child(
         result: Any = replay_shard(ledger, codec, shard, until=until)
     except Exception:
         result = None  # the parent replays in one process and meets the error itself
-    send.send_bytes(_dumps(result))
+    send.send_bytes(_dumps(None if result is None else tuple(result)))  # marshal takes no named tuple
     send.close()
 
 
@@ -88,10 +94,10 @@ def _loads(data: bytes) -> Any:
     return marshal.loads(data[1:]) if data[:1] == b"M" else pickle.loads(data[1:])
 
 
-def _merge(shards: list[tuple[dict[str, Case], dict[str, int]]]) -> dict[str, Case] | None:
+def _merge(shards: list[Folded]) -> dict[str, Case] | None:
     firsts: dict[str, int] = {}
     every: dict[str, Case] = {}
-    for cases, first in shards:
+    for cases, first, _ in shards:
         if not firsts.keys().isdisjoint(first):
             return None
         firsts.update(first)

@@ -116,9 +116,11 @@ def test_until_and_one_case_and_shards(ledger: Ledger) -> None:
 def test_shards_split_the_cases_when_each_lies_in_one_partition(tmp_path: Path) -> None:
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", Sha256Ed25519.generate()) as led:
         build_ledger(led, CODEC, 300)
-        sharded = replay_sharded(led, CODEC, 2)
+        seen: list[int] = []
+        sharded = replay_sharded(led, CODEC, 2, progress=seen.append)
         assert sharded is not None  # no fallback: the split held
         assert json.dumps(sharded) == json.dumps(replay_ledger(led, CODEC))
+        assert seen[-1] == len(list(ledger_records(led, CODEC.catalogue)))  # progress ends at every row
 
 
 HUB = Envelope.new("HandoffAssigned", "XS-1", causationid="e-1", policyversion="2026.1")
