@@ -43,6 +43,7 @@ from fengqiao.settings import Settings
 
 from . import engine, topics
 from .acceptance import refusal
+from .applied import AppliedOffsets
 from .casestore import CaseStore
 from .clock import Clock
 from .ledger import Ledger
@@ -89,6 +90,8 @@ class CaseProcessor:
         self.lock = asyncio.Lock()  # one batch, one tick or one rebalance at a time
         self.ready = asyncio.Event()
         self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.applied = AppliedOffsets(settings.data_dir / "applied-offsets.db", f"{settings.app_id}.cases")
         self._positions: dict[tuple[str, int], int] = {}
         self._out: list[Out] = []
         self._known_cases: dict[str, dict[str, tuple[Any, bytes]]] = {}  # catch-up: hub records by case
@@ -136,6 +139,7 @@ class CaseProcessor:
                 await self.producer.stop()
             if self.ledger is not None:
                 self.ledger.close()
+            self.applied.close()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.parts)
@@ -155,8 +159,11 @@ class CaseProcessor:
                 self.due.pop(key, None)
         for tp in assigned - set(self.parts):
             self._source_count = len(self.consumer.partitions_for_topic(tp.topic) or ())
-            committed = await self.consumer.committed(tp) or 0
             ledger_has = self._positions.get((tp.topic, tp.partition), -1)
+            # Below the group's committed offset — or, on a fresh embedded broker that has none, below
+            # where this folder last found everything applied and archived — the log is folded only.
+            applied = min(self.applied.get(tp.topic, tp.partition), ledger_has + 1)
+            committed = max(await self.consumer.committed(tp) or 0, applied)
             self.parts[tp] = PartitionState(fold_below=committed, catch_up_to=ledger_has)
             if committed:
                 self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
@@ -176,9 +183,11 @@ class CaseProcessor:
                 await self._one(msg, tp, state, workflow)
                 state.done = msg.offset
             commits[tp] = records[-1].offset + 1
-        await self._flush()
+        written = await self._flush()
         if commits and self.consumer is not None:
             await self.consumer.commit(commits)
+            needs = {**written, **{(tp.topic, tp.partition): o - 1 for tp, o in commits.items()}}
+            self.applied.pending({(tp.topic, tp.partition): o for tp, o in commits.items()}, needs)
         if self._known_cases and self.caught_up():
             self._known_cases.clear()
 
@@ -311,7 +320,7 @@ class CaseProcessor:
             offset=msg.offset,
         )
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> dict[tuple[str, int], int]:
         """Everything queued, in order, onto the log; returns once the broker has acknowledged it all.
 
         One record batch per partition rather than one `send` per record: a record's key goes to the
@@ -319,7 +328,7 @@ class CaseProcessor:
         """
         out, self._out = self._out, []
         if not out:
-            return
+            return {}
         producer = self.producer
         assert producer is not None
         builders: dict[tuple[str, int], Any] = {}
@@ -330,12 +339,21 @@ class CaseProcessor:
             if builder is None:
                 builder = builders[(topic, partition)] = producer.create_batch()
             if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=partition))  # full
+                futures.append(
+                    (builder.record_count(), await producer.send_batch(builder, topic, partition=partition))
+                )
                 builder = builders[(topic, partition)] = producer.create_batch()
                 builder.append(key=key, value=value, timestamp=None, headers=headers)
         for (topic, partition), builder in builders.items():
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
-        await asyncio.gather(*futures)
+            futures.append(
+                (builder.record_count(), await producer.send_batch(builder, topic, partition=partition))
+            )
+        last: dict[tuple[str, int], int] = {}  # the last offset written per partition
+        for (count, _), md in zip(futures, await asyncio.gather(*(f for _, f in futures)), strict=True):
+            last[(md.topic, md.partition)] = max(
+                last.get((md.topic, md.partition), -1), md.offset + count - 1
+            )
+        return last
 
     def _partition(self, topic: str, hint: int | None, key: bytes) -> int:
         """The partition Kafka's default partitioner would choose for ``key`` on ``topic``."""
@@ -383,6 +401,8 @@ class CaseProcessor:
         The due cases are taken ``chunk`` at a time, each chunk's decisions flushed before the next:
         the batches of agency events wait for one chunk at most, not for the whole pass.
         """
+        if self.ledger is not None and self.applied.has_pending():
+            self.applied.settle(await asyncio.to_thread(self.ledger.positions))
         if not self.caught_up():
             return 0  # a case half rebuilt would look overdue for handoffs the log fulfils further on
         now = self.clock()
