@@ -395,7 +395,7 @@ class CaseProcessor:
 
     # -- the timer -------------------------------------------------------------------------------
 
-    async def tick(self, chunk: int = 200) -> int:
+    async def tick(self, chunk: int = 50) -> int:
         """Passed deadlines become events (HandoffOverdue, PickupMissed, HandoffEscalated, ...).
 
         The due cases are taken ``chunk`` at a time, each chunk's decisions flushed before the next:
