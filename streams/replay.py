@@ -6,7 +6,8 @@ again with another clock or another policy, so the same log always yields the sa
 
 The hot path (`replay_ledger`) reads the ledger's rows as the driver gives them (`Ledger.scan`),
 reads a row's headers block straight into its envelope (`replay_headers`), decodes its value to the
-JSON form fold keeps (`replay_decode`) and folds in place (replay owns its cases); it may split the
+JSON form fold keeps (`replay_decode`) and folds it in place, as it is (replay owns its cases and its
+records); it may split the
 cases over processes (`replay_parallel`), each reading its own shard. Each of these gives exactly
 what the plain path — `Envelope.from_headers`, `Codec.decode`, a copying fold — gives.
 """
@@ -99,7 +100,7 @@ def fold_rows(
                     continue
                 try:
                     env = envelope(headers)
-                    ev, record = decode(value)
+                    ev, record, as_json = decode(value)
                 except BlockError:
                     raise
                 except Exception:  # what the workers dead-lettered is not case state either
@@ -107,11 +108,12 @@ def fold_rows(
                 if refusal(topic, key.decode("utf-8", "replace") if key else "", env, ev, record):
                     continue  # refused by the workers (a forged decision, a case id that disagrees)
                 case = cases.get(env.subject)
+                # Replay owns the case (folded in place) and the record, decoded afresh (kept as it is)
                 if case is None:
-                    cases[env.subject] = fold(None, env, record, workflow)[0]
+                    cases[env.subject] = fold(None, env, record, workflow, as_json=as_json)[0]
                     first[env.subject] = row_id
                 else:
-                    fold(case, env, record, workflow, copy=False)  # replay owns the case: in place
+                    fold(case, env, record, workflow, copy=False, as_json=as_json)
             if progress:
                 progress(n)
     return Folded(cases, first, n)

@@ -5,7 +5,8 @@ fastavro turns every timestamp into a datetime and every date into a date, which
 text; replay reads with the writer schema stripped of those logical types (plain longs and ints, a
 sixth less decoding) and writes the text itself, along a plan made once per schema. A schema with
 anything else (another logical type, a union of several types) or an older writer version (which
-needs schema resolution) is read as `Codec.decode` reads it: fold's `to_json` makes the same of both.
+needs schema resolution) is read as `Codec.decode` reads it, and said so: fold's `to_json` makes the
+same of it as the plans do of the others, which fold keeps as they are (``as_json``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class _Unplanned(Exception):
     """A schema the plans do not cover: it is read the codec's way."""
 
 
-def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, Record]]:
-    """``codec.decode``, giving records in fold's JSON form where a plan covers the writer schema."""
+def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, Record, bool]]:
+    """``codec.decode``, giving records in fold's JSON form where a plan covers the writer schema:
+    (event type, record, whether the record is in JSON form)."""
     read = fastavro.schemaless_reader
     readers: dict[int, tuple[EventType, Any, Any, Plan | None]] = {}
     for schema_id, (ev, writer) in codec._writers.items():
@@ -48,14 +50,15 @@ def decoder(codec: Codec) -> Callable[[bytes], tuple[EventType, Record]]:
         except (_Unplanned, RecursionError):  # RecursionError: a type that contains itself
             readers[schema_id] = (ev, writer, None, None)
 
-    def decode(value: bytes) -> tuple[EventType, Record]:
+    def decode(value: bytes) -> tuple[EventType, Record, bool]:
         if len(value) < 5 or value[0] != 0:
             raise FramingError("not a Confluent-framed Avro value")
         ev, writer, reader, plan = readers[int.from_bytes(value[1:5], "big")]
         record = read(BytesIO(value[5:]), writer, reader)
-        if plan:
-            _apply(plan, record)
-        return ev, record  # type: ignore[return-value]
+        if plan is None:
+            return ev, record, False  # type: ignore[return-value]
+        _apply(plan, record)
+        return ev, record, True  # type: ignore[return-value]
 
     return decode
 
