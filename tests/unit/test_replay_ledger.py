@@ -185,3 +185,10 @@ def test_a_tampered_headers_column_stops_replay_in_every_process(tmp_path: Path,
             with pytest.raises(ValueError, match="trailing"):
                 replay_ledger(led, CODEC, workers=workers)
         assert multiprocessing.active_children() == []
+
+
+def test_an_in_memory_ledger_which_a_child_cannot_open_replays_in_one_process() -> None:
+    with Ledger("sqlite:///:memory:", Sha256Ed25519.generate()) as led:
+        build_ledger(led, CODEC, 300)
+        assert replay_sharded(led, CODEC, 2) is None
+        assert json.dumps(replay_ledger(led, CODEC, workers=2)) == json.dumps(replay_ledger(led, CODEC))
