@@ -113,7 +113,7 @@ def fold_rows(
                     cases[env.subject] = fold(None, env, record, workflow, as_json=as_json)[0]
                     first[env.subject] = row_id
                 else:
-                    fold(case, env, record, workflow, copy=False, as_json=as_json)
+                    fold(case, env, record, workflow, False, as_json)  # copy=False
             if progress:
                 progress(n)
     return Folded(cases, first, n)

@@ -20,7 +20,7 @@ from fengqiao.schemas.envelope import EXTENSIONS, SPECVERSION, Envelope, assembl
 from .ledger import decode_headers
 
 _U32 = struct.Struct(">I")
-_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type")
+_REQUIRED = ("ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type")
 _OPTIONAL = ("ce_dataschema", *(f"ce_{e}" for e in EXTENSIONS))
 _INSTANTS: dict[str, datetime] = {}
 
@@ -29,15 +29,20 @@ class BlockError(ValueError):
     """The headers column is not one headers block: the ledger was tampered with (replay stops)."""
 
 
-def _header(name: str) -> str:
+def _header(name: str, value: str | None = None) -> str:
     """A header of the layout: its name's length and name, present, then the value's length (one byte
-    under 256, so three zero bytes first) and the value (no NUL: what has one is checked the long way)."""
-    n = name.encode("ascii")
-    return re.escape((_U32.pack(len(n)) + n + b"\x01\x00\x00\x00").decode("ascii")) + "(.)([^\x00]*)"
+    under 256, so three zero bytes first) and the value: ``value``, or any text without NUL (what is
+    empty or has one is read the long way)."""
+    n, v = name.encode("ascii"), (value or "").encode("ascii")
+    head = _U32.pack(len(n)) + n + b"\x01" + (_U32.pack(len(v)) + v if value else b"\x00\x00\x00")
+    return re.escape(head.decode("ascii")) + ("" if value else "(.)([^\x00]+)")
 
 
 _HUB_LAYOUT = re.compile(
-    "\x00\x00\x00(.)" + "".join(map(_header, _REQUIRED)) + "".join(f"(?:{_header(n)})?" for n in _OPTIONAL),
+    "\x00\x00\x00(.)"
+    + _header("ce_specversion", SPECVERSION)
+    + "".join(map(_header, _REQUIRED))
+    + "".join(f"(?:{_header(n)})?" for n in _OPTIONAL),
     re.DOTALL,
 )
 
@@ -51,17 +56,14 @@ def envelope_of_block(block: bytes) -> Envelope:
         g = m.groups()  # the count, then each header's length and value (None, None: left out)
         values = g[2::2]
         if (
-            # each value as long as its length says (an empty one goes the long way: filter drops it)
-            "".join(map(chr, map(len, filter(None, values)))) == "".join(filter(None, g[1::2]))
-            and ord(g[0]) == len(values) - values.count(None)  # as many headers as the block counts
-            and values[0] == SPECVERSION
-            and all(values[1:6])  # id, source, type, subject and time given
+            "".join(map(chr, map(len, filter(None, values)))) == "".join(filter(None, g[1::2]))  # lengths
+            and ord(g[0]) == 1 + len(values) - values.count(None)  # as many headers as the block counts
         ):
-            spec, ident, source, etype, subject, when, ctype, schema, corr, cause, juris, policy = values
+            ident, source, etype, subject, when, ctype, schema, corr, cause, juris, policy = values
             t = _instant(when)
             if t is not None:  # else the long way names what is wrong with it
                 return assemble(
-                    ident, source, etype, subject, t, schema, ctype, spec, corr, cause, juris, policy
+                    ident, source, etype, subject, t, schema, ctype, SPECVERSION, corr, cause, juris, policy
                 )
     headers = _ascii_headers(block, text) if text is not None else None
     if headers is not None:
