@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from fengqiao import logs
+from fengqiao.infra.broker import GapGuard
 from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import Envelope, EnvelopeError
 from fengqiao.schemas.registry import RegistryError
@@ -338,6 +339,7 @@ class SinkRunner:
         self.batch = batch
         self.dead_letters = DeadLetters(sink.context.name, hub)
         self.in_flight_max = 0  # the most records read but not yet written: bounded by `batch`
+        self.guard = GapGuard()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=hub.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
         )
@@ -372,11 +374,14 @@ class SinkRunner:
             pos = self.positions.get(f"offset:{tp.topic}:{tp.partition}")
             if pos is not None:
                 consumer.seek(tp, int(pos))
+                self.guard.expect(tp, int(pos))
             elif tp in latest:
                 consumer.seek(tp, latest[tp])
                 self.positions.put(f"offset:{tp.topic}:{tp.partition}", str(latest[tp]))
+                self.guard.expect(tp, None)  # the broker's end offset may be low: no gap to expect
             else:
                 await consumer.seek_to_beginning(tp)
+                self.guard.expect(tp, None)
 
     async def _ends(
         self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]
@@ -388,9 +393,12 @@ class SinkRunner:
         return {tp: max(ends.get(tp, 0), archived.get((tp.topic, tp.partition), -1) + 1) for tp in parts}
 
     async def _partition(self, tp: TopicPartition, msgs: list[Any]) -> None:
+        msgs, back = self.guard.admit(tp, msgs)
         for msg in msgs:
             await self._one(msg)
             self.positions.put(f"offset:{tp.topic}:{tp.partition}", str(msg.offset + 1))
+        if back is not None:
+            self._consumer.seek(tp, back)  # a record the broker left out: fetched again
 
     async def _one(self, msg: Any) -> None:
         health = self.sink.health()

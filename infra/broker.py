@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlparse
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -230,3 +231,46 @@ async def open_reader(
         await consumer.stop()
         raise
     return consumer
+
+
+class GapGuard:
+    """Refetches a record the broker left out of a fetch.
+
+    The hub's topics have no compaction and no transactions, so a partition's offsets follow one
+    another. The embedded broker sometimes leaves records out of a fetch when another producer writes
+    to the same partition at that moment (measured: 3 of 7,500 records, in one run of two; the records
+    are in its log and a later fetch returns them). A reader that went on would miss them for good.
+    `admit` gives the records up to the first gap and the offset to seek back to; a gap still there
+    after one refetch is a real one (a cluster's compaction or transaction markers) and is passed.
+    """
+
+    def __init__(self) -> None:
+        self.next: dict[Any, int] = {}  # per TopicPartition: the offset that should come next
+        self._retried: dict[Any, int] = {}
+
+    def expect(self, tp: Any, offset: int | None) -> None:
+        """The reader was positioned at ``offset`` (None: not known, the first record sets it)."""
+        self._retried.pop(tp, None)
+        if offset is None:
+            self.next.pop(tp, None)
+        else:
+            self.next[tp] = offset
+
+    def admit(self, tp: Any, records: list[Any]) -> tuple[list[Any], int | None]:
+        """(the records to process, the offset to seek ``tp`` back to or None)."""
+        expected = self.next.get(tp)
+        out = []
+        for m in records:
+            if expected is not None and m.offset < expected:
+                continue  # already had: a refetch overlapping what was processed
+            if expected is not None and m.offset > expected and self._retried.get(tp) != expected:
+                self._retried[tp] = expected
+                log.warning("broker.gap_refetched", topic=tp.topic, partition=tp.partition, missing=expected)
+                if out:
+                    self.next[tp] = out[-1].offset + 1
+                return out, expected
+            out.append(m)
+            expected = m.offset + 1
+        if out:
+            self.next[tp] = expected
+        return out, None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fengqiao import logs
+from fengqiao.infra.broker import GapGuard
 
 from .ledger import Ledger, LedgerRecord
 
@@ -43,6 +44,7 @@ class Archiver:
         self.fetch_wait_ms = fetch_wait_ms
         self.archived = 0
         self.ready = asyncio.Event()
+        self.guard = GapGuard()
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -59,11 +61,12 @@ class Archiver:
             while True:
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
                 now = datetime.now(UTC)
-                records = [
-                    LedgerRecord.from_message(m, now)
-                    for tp in sorted(batch, key=lambda t: (t.topic, t.partition))
-                    for m in batch[tp]
-                ]
+                records = []
+                for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                    admitted, back = self.guard.admit(tp, batch[tp])
+                    records += [LedgerRecord.from_message(m, now) for m in admitted]
+                    if back is not None:
+                        consumer.seek(tp, back)  # a record the broker left out: fetched again
                 if records:
                     added = await asyncio.to_thread(self.ledger.append, records)
                     self.archived += added
@@ -92,6 +95,8 @@ class Archiver:
             last = positions.get((tp.topic, tp.partition))
             if last is None:
                 await consumer.seek_to_beginning(tp)
+                self.guard.expect(tp, None)
             else:
                 consumer.seek(tp, last + 1)
+                self.guard.expect(tp, last + 1)
         log.info("archiver.started", partitions=len(parts), resumed=len(positions))

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.partitioner import murmur2
 
 from fengqiao import logs
+from fengqiao.infra.broker import GapGuard
 from fengqiao.schemas.codec import Codec, UnknownSchema
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
 from fengqiao.schemas.framing import FramingError, unframe
@@ -49,6 +51,7 @@ from .clock import Clock
 from .ledger import Ledger
 
 log = logs.get(__name__)
+COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
 Out = tuple[str, int | None, bytes, bytes, list[tuple[str, bytes]]]  # topic, partition, key, value, headers
 
 
@@ -83,6 +86,7 @@ class CaseProcessor:
         )
         self.workflows = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
         self.cases = CaseStore(settings.case_cache)
+        self.guard = GapGuard()
         self.parts: dict[TopicPartition, PartitionState] = {}
         self.due: dict[bytes, datetime] = {}  # next instant each case needs the timer (engine.next_due)
         self.emitted: dict[str, None] = {}  # timer decisions sent, not folded yet
@@ -94,6 +98,8 @@ class CaseProcessor:
         self.applied = AppliedOffsets(settings.data_dir / "applied-offsets.db", f"{settings.app_id}.cases")
         self._positions: dict[tuple[str, int], int] = {}
         self._out: list[Out] = []
+        self._uncommitted: dict[TopicPartition, int] = {}  # applied, flushed, not yet committed
+        self._committed_at = 0.0
         self._known_cases: dict[str, dict[str, tuple[Any, bytes]]] = {}  # catch-up: hub records by case
         self._counts: dict[str, int] = {}  # partitions of each topic written to
         self._source_count = 0  # partitions of the workflow topics read
@@ -134,6 +140,8 @@ class CaseProcessor:
                         await self._process(batch)
         finally:
             with contextlib.suppress(Exception):
+                await self._commit()
+            with contextlib.suppress(Exception):
                 await self.consumer.stop()
             with contextlib.suppress(Exception):
                 await self.producer.stop()
@@ -165,6 +173,7 @@ class CaseProcessor:
             applied = min(self.applied.get(tp.topic, tp.partition), ledger_has + 1)
             committed = max(await self.consumer.committed(tp) or 0, applied)
             self.parts[tp] = PartitionState(fold_below=committed, catch_up_to=ledger_has)
+            self.guard.expect(tp, None)  # read from its beginning, wherever the log starts
             if committed:
                 self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
         log.info("processor.assigned", partitions=len(self.parts), caught_up=self.caught_up())
@@ -179,17 +188,32 @@ class CaseProcessor:
             if state is None:
                 continue  # revoked meanwhile
             workflow = self.workflows[tp.topic]
+            records, back = self.guard.admit(tp, records)
             for msg in records:
                 await self._one(msg, tp, state, workflow)
                 state.done = msg.offset
-            commits[tp] = records[-1].offset + 1
+            if records:
+                commits[tp] = records[-1].offset + 1
+            if back is not None and self.consumer is not None:
+                self.consumer.seek(tp, back)  # a record the broker left out: fetched again
         written = await self._flush()
-        if commits and self.consumer is not None:
-            await self.consumer.commit(commits)
+        if commits:
             needs = {**written, **{(tp.topic, tp.partition): o - 1 for tp, o in commits.items()}}
             self.applied.pending({(tp.topic, tp.partition): o for tp, o in commits.items()}, needs)
+            self._uncommitted.update(commits)
+        if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
+            await self._commit()
         if self._known_cases and self.caught_up():
             self._known_cases.clear()
+
+    async def _commit(self) -> None:
+        """The group's offsets, for what is applied and on the log. Not after every batch: a commit is a
+        round trip, and at a thousand events a second batches are small; what a crash leaves uncommitted
+        is read again and changes nothing (every record is applied once)."""
+        self._committed_at = time.monotonic()
+        commits, self._uncommitted = self._uncommitted, {}
+        if commits and self.consumer is not None:
+            await self.consumer.commit(commits)
 
     async def _one(self, msg: Any, tp: TopicPartition, state: PartitionState, workflow: str) -> None:
         headers = msg.headers or ()
@@ -401,6 +425,9 @@ class CaseProcessor:
         The due cases are taken ``chunk`` at a time, each chunk's decisions flushed before the next:
         the batches of agency events wait for one chunk at most, not for the whole pass.
         """
+        if self._uncommitted:  # quiet partitions: what the last batches applied is committed here
+            async with self.lock:
+                await self._commit()
         if self.ledger is not None and self.applied.has_pending():
             self.applied.settle(await asyncio.to_thread(self.ledger.positions))
         if not self.caught_up():
@@ -447,8 +474,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.p = processor
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self.p.lock:  # waits for the batch in hand to be flushed and committed
-            pass
+        async with self.p.lock:  # waits for the batch in hand to be flushed, then commits it all
+            await self.p._commit()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
