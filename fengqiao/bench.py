@@ -277,7 +277,8 @@ async def hub_run(hub: Hub, work: list[Wire], settings: Settings, rate: float | 
 
 
 async def fresh_hub(settings: Settings, workers: int, folder: Path) -> Hub:
-    hub = Hub(settings.model_copy(update={"data_dir": folder, "gateway": False}), workers=workers)
+    settings = settings.model_copy(update={"data_dir": folder, "gateway": False})
+    hub = Hub(settings, workers=workers, worker_log_dir=folder / "logs")  # the workers' logs: not on screen
     try:
         await hub.start()
     except BaseException:

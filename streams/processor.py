@@ -175,7 +175,7 @@ class CaseProcessor:
             self.parts[tp] = PartitionState(fold_below=committed, catch_up_to=ledger_has)
             self.guard.expect(tp, None)  # read from its beginning, wherever the log starts
             if committed:
-                self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
+                await self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
         log.info("processor.assigned", partitions=len(self.parts), caught_up=self.caught_up())
         self.ready.set()
 

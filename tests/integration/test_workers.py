@@ -61,3 +61,46 @@ def test_two_workers_split_the_cases_and_send_readers_to_the_holder(tmp_path: Pa
         assert shown.returncode == 0, shown.stderr
     finally:
         bg.stop()
+
+
+def test_a_worker_taking_over_rebuilds_the_cases_from_the_log(tmp_path: Path) -> None:
+    """A worker that takes partitions whose offsets the group has committed (a restart on a real
+    cluster, a partition moving between workers) folds the log up to there: same cases, nothing lost."""
+    bg = BackgroundHub(Settings(data_dir=tmp_path, log_level="WARNING", partitions=4, tick_s=0.2))
+    hub = bg.start()
+    try:
+        cases = CASES[:6]
+
+        async def publish() -> None:
+            assert hub.codec is not None
+            async with Publisher(hub.bootstrap, hub.codec, hub.ledger) as p:
+                for case_id in cases:
+                    await p.publish(
+                        *release_event("ReleaseNoticeIssued", case_id, datetime.now(UTC), "zj-prison-2")
+                    )
+
+        def held(worker: str) -> dict[str, dict]:
+            return {c["case_id"]: c for c in httpx.get(f"{worker}/cases/", timeout=10).json()}
+
+        def settled(worker: str) -> dict[str, dict]:
+            deadline, last = time.monotonic() + 60, {}
+            while time.monotonic() < deadline:
+                now = held(worker)
+                if len(now) == len(cases) and now == last:
+                    return now
+                last = now
+                time.sleep(0.5)  # polling the worker until its view stops changing
+            pytest.fail(f"the worker holds {len(last)} of {len(cases)} cases")
+
+        asyncio.run(publish())
+        before = settled(hub.workers[0].web)
+        old = hub.workers[0].proc
+        old.terminate()  # it commits the group's offsets as it stops
+        old.wait(30)
+        hub.workers[0] = hub._spawn_worker(0)
+        asyncio.run(hub._wait_workers_ready())
+        after = settled(hub.workers[0].web)
+        assert after == before
+        assert httpx.get(f"{hub.workers[0].web}/ready/", timeout=10).json()["caught_up"]
+    finally:
+        bg.stop()
