@@ -142,6 +142,8 @@ class CaseProcessor:
             with contextlib.suppress(Exception):
                 await self._commit()
             with contextlib.suppress(Exception):
+                await self._settle()  # what the archiver has already stored of the last batches
+            with contextlib.suppress(Exception):
                 await self.consumer.stop()
             with contextlib.suppress(Exception):
                 await self.producer.stop()
@@ -203,8 +205,19 @@ class CaseProcessor:
             self._uncommitted.update(commits)
         if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
             await self._commit()
+            await self._settle()
+        if not self.caught_up():
+            gc.disable()  # rebuilding: as in replay, the collector would walk the growing cases again
+        elif not gc.isenabled():
+            gc.enable()
+            gc.collect()
         if self._known_cases and self.caught_up():
             self._known_cases.clear()
+
+    async def _settle(self) -> None:
+        """Write down the applied offsets whose records the ledger now holds (`streams/applied.py`)."""
+        if self.ledger is not None and self.applied.has_pending():
+            self.applied.settle(await asyncio.to_thread(self.ledger.positions))
 
     async def _commit(self) -> None:
         """The group's offsets, for what is applied and on the log. Not after every batch: a commit is a
@@ -428,8 +441,7 @@ class CaseProcessor:
         if self._uncommitted:  # quiet partitions: what the last batches applied is committed here
             async with self.lock:
                 await self._commit()
-        if self.ledger is not None and self.applied.has_pending():
-            self.applied.settle(await asyncio.to_thread(self.ledger.positions))
+        await self._settle()
         if not self.caught_up():
             return 0  # a case half rebuilt would look overdue for handoffs the log fulfils further on
         now = self.clock()
