@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     clock: str = Field(default="system", description="'system', or 'file:/path' for tests that move time")
     tick_s: float = Field(default=1.0, gt=0, description="how often the timer looks for passed deadlines")
     case_cache: int = Field(
-        default=20_000,
+        default=0,
         ge=0,
         description="cases a worker keeps as objects, the rest compressed in memory; 0: all as objects",
     )
