@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -126,8 +128,13 @@ class Receiver:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waited: list[float] = []
+    real_sleep, here = asyncio.sleep, threading.current_thread()
 
     async def fake_sleep(s: float) -> None:
+        # `asyncio.sleep` is patched for the whole process: the session's hub runs its loop (the
+        # gateway's server ticks every 0.1 s) in another thread, and must keep sleeping for real.
+        if threading.current_thread() is not here:
+            return await real_sleep(s)
         waited.append(s)
 
     monkeypatch.setattr(wd.asyncio, "sleep", fake_sleep)
