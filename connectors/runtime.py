@@ -393,12 +393,9 @@ class SinkRunner:
         return {tp: max(ends.get(tp, 0), archived.get((tp.topic, tp.partition), -1) + 1) for tp in parts}
 
     async def _partition(self, tp: TopicPartition, msgs: list[Any]) -> None:
-        msgs, back = self.guard.admit(tp, msgs)
-        for msg in msgs:
+        for msg in self.guard.take(self._consumer, tp, msgs):
             await self._one(msg)
             self.positions.put(f"offset:{tp.topic}:{tp.partition}", str(msg.offset + 1))
-        if back is not None:
-            self._consumer.seek(tp, back)  # a record the broker left out: fetched again
 
     async def _one(self, msg: Any) -> None:
         health = self.sink.health()

@@ -55,7 +55,7 @@ async def tail_events(
     try:
         while limit is None or n < limit:
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                records, back = guard.admit(tp, records)
+                records = guard.take(consumer, tp, records)
                 for msg in records[: None if limit is None else limit - n]:
                     sid = _sid(msg.value)
                     if sid >= 0 and not codec.knows(sid):
@@ -63,8 +63,6 @@ async def tail_events(
                             await codec.ensure(sid)
                     show(describe(codec, msg))
                     n += 1
-                if back is not None:
-                    consumer.seek(tp, back)
                 if limit is not None and n >= limit:
                     break
     finally:

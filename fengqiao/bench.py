@@ -36,6 +36,7 @@ from fengqiao.bench_workload import demo_mix
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import TopicSpec, ensure_topics, open_reader
 from fengqiao.schemas.codec import Codec
+from fengqiao.schemas.envelope import header
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
 
@@ -115,17 +116,11 @@ def _cpu(parts: dict[str, list[int]]) -> dict[str, float]:
 
 
 def _causation(m: Any) -> str:
-    for k, v in m.headers or ():
-        if k == "ce_causationid":
-            return v.decode()
-    return ""
+    return header(m.headers or (), "ce_causationid") or ""
 
 
 def _ce_id(m: Any) -> str:
-    for k, v in m.headers or ():
-        if k == "ce_id":
-            return v.decode()
-    return ""
+    return header(m.headers or (), "ce_id") or ""
 
 
 class Watch:
@@ -305,14 +300,15 @@ async def run_bench(
         if progress:
             progress.print(f"[dim]{msg}[/]")
 
-    root = Path(tempfile.mkdtemp(prefix="bench-", dir=_bench_dir(settings)))
+    root = Path(tempfile.mkdtemp(prefix="bench-", dir=bench_dir(settings)))
     try:
         return await _run_modes(settings, n, rate, workers, root, say)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _bench_dir(settings: Settings) -> Path:
+def bench_dir(settings: Settings) -> Path:
+    """Where the benchmarks' own hubs keep their folders (removed after each run)."""
     d = settings.data_dir / "bench"
     d.mkdir(parents=True, exist_ok=True)
     return d

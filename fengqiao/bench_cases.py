@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from fengqiao.bench import fresh_hub
+from fengqiao.bench import bench_dir, fresh_hub
 from fengqiao.bench_workload import play, template
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
@@ -125,9 +125,7 @@ async def run_cases_bench(
         if progress:
             progress.print(f"[dim]{msg}[/]")
 
-    bench_dir = settings.data_dir / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="cases-", dir=bench_dir))
+    folder = Path(tempfile.mkdtemp(prefix="cases-", dir=bench_dir(settings)))
     try:
         say("starting a hub of its own (broker, registry, archiver, one worker)…")
         hub = await fresh_hub(settings, 1, folder)

@@ -274,3 +274,10 @@ class GapGuard:
         if out:
             self.next[tp] = expected
         return out, None
+
+    def take(self, consumer: Any, tp: Any, records: list[Any]) -> list[Any]:
+        """`admit`, and ``consumer`` set to fetch a left-out record again: the records to process."""
+        out, back = self.admit(tp, records)
+        if back is not None:
+            consumer.seek(tp, back)
+        return out

@@ -110,6 +110,14 @@ _corr, _cause, _juris, _policy = (_set[f] for f in EXTENSIONS)
 assert len(_set) == 12, "assemble sets every field: name a new one there"
 
 
+def header(headers: Iterable[tuple[str, bytes | None]], name: str) -> str | None:
+    """The first value of header ``name`` as text (a Kafka record's headers, in record order)."""
+    for k, v in headers:
+        if k == name:
+            return None if v is None else v.decode()
+    return None
+
+
 def envelope_of(h: Mapping[str, str]) -> Envelope:
     """The envelope of text headers (name -> value, the last of a name wins), or EnvelopeError naming
     what is missing or wrong: `Envelope.from_headers` once the headers are text."""

@@ -63,10 +63,9 @@ class Archiver:
                 now = datetime.now(UTC)
                 records = []
                 for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
-                    admitted, back = self.guard.admit(tp, batch[tp])
-                    records += [LedgerRecord.from_message(m, now) for m in admitted]
-                    if back is not None:
-                        consumer.seek(tp, back)  # a record the broker left out: fetched again
+                    records += [
+                        LedgerRecord.from_message(m, now) for m in self.guard.take(consumer, tp, batch[tp])
+                    ]
                 if records:
                     added = await asyncio.to_thread(self.ledger.append, records)
                     self.archived += added

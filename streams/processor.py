@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from aiokafka.partitioner import murmur2
 from fengqiao import logs
 from fengqiao.infra.broker import GapGuard
 from fengqiao.schemas.codec import Codec, UnknownSchema
-from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError
+from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError, header
 from fengqiao.schemas.framing import FramingError, unframe
 from fengqiao.schemas.registry import RegistryError
 from fengqiao.settings import Settings
@@ -92,7 +91,6 @@ class CaseProcessor:
         self.emitted: dict[str, None] = {}  # timer decisions sent, not folded yet
         self.folded_own: set[str] = set()  # decisions sent and already folded: skip them when they return
         self.lock = asyncio.Lock()  # one batch, one tick or one rebalance at a time
-        self.ready = asyncio.Event()
         self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.applied = AppliedOffsets(settings.data_dir / "applied-offsets.db", f"{settings.app_id}.cases")
@@ -179,7 +177,6 @@ class CaseProcessor:
             if committed:
                 await self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
         log.info("processor.assigned", partitions=len(self.parts), caught_up=self.caught_up())
-        self.ready.set()
 
     # -- the batch -------------------------------------------------------------------------------
 
@@ -190,14 +187,12 @@ class CaseProcessor:
             if state is None:
                 continue  # revoked meanwhile
             workflow = self.workflows[tp.topic]
-            records, back = self.guard.admit(tp, records)
+            records = self.guard.take(self.consumer, tp, records)
             for msg in records:
                 await self._one(msg, tp, state, workflow)
                 state.done = msg.offset
             if records:
                 commits[tp] = records[-1].offset + 1
-            if back is not None and self.consumer is not None:
-                self.consumer.seek(tp, back)  # a record the broker left out: fetched again
         written = await self._flush()
         if commits:
             needs = {**written, **{(tp.topic, tp.partition): o - 1 for tp, o in commits.items()}}
@@ -208,11 +203,11 @@ class CaseProcessor:
             await self._settle()
         if not self.caught_up():
             gc.disable()  # rebuilding: as in replay, the collector would walk the growing cases again
-        elif not gc.isenabled():
+            return
+        if not gc.isenabled():
             gc.enable()
             gc.collect()
-        if self._known_cases and self.caught_up():
-            self._known_cases.clear()
+        self._known_cases.clear()  # the catch-up's look-ups are done
 
     async def _settle(self) -> None:
         """Write down the applied offsets whose records the ledger now holds (`streams/applied.py`)."""
@@ -231,7 +226,7 @@ class CaseProcessor:
     async def _one(self, msg: Any, tp: TopicPartition, state: PartitionState, workflow: str) -> None:
         headers = msg.headers or ()
         if msg.offset >= state.fold_below and self.folded_own:
-            ce_id = _header(headers, "ce_id")
+            ce_id = header(headers, "ce_id")
             if ce_id in self.folded_own:  # a decision of ours coming back: already on the case
                 self.folded_own.discard(ce_id)
                 return
@@ -309,7 +304,7 @@ class CaseProcessor:
 
     def _update(self, env: Envelope, case: engine.Case, workflow: str, now: datetime, partition: int) -> None:
         upd = Envelope(  # its id derives from the event's: applying an event once gives one update id
-            id=_derived_id(env.id, "CaseUpdated"),
+            id=engine._uuid5(f"{env.id}/CaseUpdated"),
             source=HUB_SOURCE,
             type="CaseUpdated",
             subject=env.subject,
@@ -492,19 +487,6 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
             await self.p._assigned(assigned)
-
-
-def _derived_id(cause: str, what: str) -> str:
-    """A UUID-shaped id from the SHA-1 of its cause (as uuid5 does, without the UUID object)."""
-    h = hashlib.sha1(f"{cause}/{what}".encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{h[16:20]}-{h[20:32]}"
-
-
-def _header(headers: Iterable[tuple[str, bytes]], name: str) -> str | None:
-    for k, v in headers:
-        if k == name:
-            return v.decode() if v is not None else None
-    return None
 
 
 def owner_partition(case_id: str, partitions: int) -> int:

@@ -46,7 +46,7 @@ Besides steps, a workflow may declare, all as data the engine runs the same way 
 # (`fold`), `view` (`View`), `decide` (`_Decider`), `live` (`handle`), `timer` (`tick`). Every name
 # other code imports — private ones the tests use included — is re-exported here.
 
-from .decide import _Decider
+from .decide import _Decider, _uuid5
 from .folding import _alert, _copy, _due, _fold_extension, _fold_handoff, _fold_hub_event, fold
 from .helpers import _complete, _deadline_in, _extended, _extension_room, _get, _instant_or_date
 from .live import Outcome, _held_env, _held_record, handle
@@ -101,6 +101,7 @@ __all__ = [
     "_held_env",
     "_held_record",
     "_instant_or_date",
+    "_uuid5",
     "fact",
     "fold",
     "handle",
