@@ -107,14 +107,15 @@ def up(
     When a worker, the embedded broker or the archiver dies, the hub starts again on its own: the
     ledger puts back every accepted event, and the workers read their decisions back from it.
     """
-    from fengqiao.hub import Hub, HubError
+    from fengqiao.hub import Hub, HubError, lock_data_folder
+    from fengqiao.lock import DataFolderLock
 
     s = settings(broker, registry, partitions=partitions)
 
-    async def run_once(stop: asyncio.Event) -> str | None:
+    async def run_once(stop: asyncio.Event, lock: DataFolderLock) -> str | None:
         """Run until Ctrl-C (None) or until a part of the hub stops (the reason)."""
         with err.status("starting the hub 正在启动…"):
-            hub = await Hub(s, workers=workers).__aenter__()
+            hub = await Hub(s, workers=workers, lock=lock).__aenter__()
         try:
             ep = hub.endpoints
             restored = f"  restored {hub.rehydrated} records from the ledger" if hub.rehydrated else ""
@@ -141,18 +142,25 @@ def up(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        restarts: list[float] = []
-        while True:
-            reason = await run_once(stop)
-            if reason is None:
-                err.print("已停止 stopped.")
-                return
-            # A part of the hub died: start it all again; the ledger restores every accepted event.
-            now = time.monotonic()
-            restarts = [t for t in restarts if now - t < 600] + [now]
-            if len(restarts) > max_restarts:
-                raise HubError(f"{reason} — and it failed {len(restarts)} times in 10 minutes; giving up")
-            err.print(f"[yellow]重新启动 restarting:[/] {reason.split(';')[0]}")
+        # One hub per data folder: the lock first, before anything starts, kept across restarts so
+        # no other hub can take the folder in between; the OS releases it if this process dies.
+        lock = lock_data_folder(s)
+        try:
+            restarts: list[float] = []
+            while True:
+                reason = await run_once(stop, lock)
+                if reason is None:
+                    err.print("已停止 stopped.")
+                    return
+                # A part of the hub died: start it all again; the ledger restores every accepted event.
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 600] + [now]
+                if len(restarts) > max_restarts:
+                    raise HubError(f"{reason} — and it failed {len(restarts)} times in 10 minutes; giving up")
+                lock.record(state="restarting")
+                err.print(f"[yellow]重新启动 restarting:[/] {reason.split(';')[0]}")
+        finally:
+            lock.release()
 
     _run(main())
 

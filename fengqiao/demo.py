@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,8 +36,9 @@ from fengqiao.demo_report import (
     _services_text,
     _summary,
 )
-from fengqiao.hub import Hub, HubError
+from fengqiao.hub import Hub, HubError, lock_data_folder
 from fengqiao.infra.broker import open_reader
+from fengqiao.lock import LOCK_NAME, DataFolderLock
 from fengqiao.scenario import demo_events
 from fengqiao.schemas.envelope import parse_time
 from fengqiao.settings import Settings
@@ -50,11 +52,33 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
     the timer turns every deadline that passed into events (a missed pick-up among them)."""
     console.print("[bold]枫桥枢纽演示 Fengqiao Hub demo[/] — embedded broker, schema registry, one worker")
     # The demo keeps its own folder and starts it afresh: its scenario's event ids repeat from run to
-    # run, and a hub restarted on an old ledger would (rightly) apply them once only.
+    # run, and a hub restarted on an old ledger would (rightly) apply them once only. The folder's
+    # lock comes first: a demo already running there is refused, not wiped.
     demo_dir = settings.data_dir / "demo"
-    shutil.rmtree(demo_dir, ignore_errors=True)
-    demo_dir.mkdir(parents=True)
     settings = settings.model_copy(update={"data_dir": demo_dir})
+    lock = lock_data_folder(settings)
+    try:
+        _clear(demo_dir)
+        return await _run_scenario(settings, console, cases_per_workflow, lock)
+    finally:
+        lock.release()
+
+
+def _clear(folder: Path) -> None:
+    """Everything in ``folder`` but its lock file (held: a new one would be a lock of its own)."""
+    for entry in folder.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+async def _run_scenario(
+    settings: Settings, console: Console, cases_per_workflow: int, lock: DataFolderLock
+) -> bool:
+    demo_dir = settings.data_dir
     clock = FileClock(settings.data_dir / "demo-clock")
     now = datetime.now(UTC)
     scenario = demo_events(cases_per_workflow, now=now)
@@ -62,7 +86,7 @@ async def run_demo(settings: Settings, console: Console, cases_per_workflow: int
     # gateway_port 0: a free port, so the demo runs beside a hub started with `fengqiao up`.
     settings = settings.model_copy(update={"clock": f"file:{clock.path}", "tick_s": 0.2, "gateway_port": 0})
     with console.status("正在启动 starting the hub…"):
-        hub = Hub(settings, workers=1, worker_log_dir=settings.data_dir / "logs")
+        hub = Hub(settings, workers=1, worker_log_dir=settings.data_dir / "logs", lock=lock)
         await hub.__aenter__()
     try:
         assert hub.codec is not None

@@ -3,6 +3,10 @@
 `Hub` is an async context manager; leaving it — normally, on Ctrl-C or on an exception — stops
 the workers, the registry and an embedded broker, in that order, and removes the runtime file
 through which the other commands (`publish`, `tail`, `case show`) find a running hub.
+
+One hub per data folder: before it starts anything a hub takes the folder's lock (`fengqiao.lock`),
+and a second hub on the same folder is refused (`HubAlreadyRunning`) without touching any of the
+first one's files.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from fengqiao.infra.broker import (
     parse_broker_url,
     wait_ready,
 )
+from fengqiao.lock import DataFolderBusy, DataFolderLock
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryClient, RegistryStore, serve
@@ -46,6 +51,35 @@ log = logs.get(__name__)
 
 class HubError(RuntimeError):
     """The hub cannot start or be found; the message says what to do."""
+
+
+class HubAlreadyRunning(HubError):
+    """Another hub holds this data folder; the message names its pid and where it listens."""
+
+    def __init__(self, folder: Path, holder: dict[str, Any]) -> None:
+        self.folder = folder
+        self.holder = holder
+        state = holder.get("state") or "starting"
+        said = [f"pid {holder.get('pid', 'unknown')}" + (f" ({state})" if state != "ready" else "")]
+        said += [
+            f"{label} {holder[key]}"
+            for label, key in (("broker", "bootstrap"), ("registry", "registry"), ("gateway", "gateway"))
+            if holder.get(key)
+        ]
+        if holder.get("workers"):
+            said.append(f"workers {', '.join(holder['workers'])}")
+        super().__init__(
+            f"another hub is running on this data folder ({folder}): {', '.join(said)}; "
+            "stop it first or use another data folder (FENGQIAO_DATA_DIR)"
+        )
+
+
+def lock_data_folder(settings: Settings) -> DataFolderLock:
+    """The data folder's lock, taken; `HubAlreadyRunning` if another hub holds it."""
+    try:
+        return DataFolderLock(settings.data_dir).acquire()
+    except DataFolderBusy as e:
+        raise HubAlreadyRunning(settings.data_dir, e.holder) from None
 
 
 @dataclass
@@ -111,8 +145,21 @@ class WorkerProcess:
 
 
 class Hub:
-    def __init__(self, settings: Settings, *, workers: int = 1, worker_log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int = 1,
+        worker_log_dir: Path | None = None,
+        lock: DataFolderLock | None = None,
+    ) -> None:
+        """``lock``: the data folder's lock, already held by the caller (`fengqiao up` keeps it across
+        restarts, the demo takes it before clearing its folder) and released by the caller; without
+        it the hub takes the lock itself on start and gives it up on stop."""
         self.settings = settings
+        self._lock = lock
+        self._own_lock = lock is None
+        self._wrote_runtime = False
         self.n_workers = workers
         self.worker_log_dir = worker_log_dir
         self.broker: EmbeddedBroker | None = None
@@ -154,12 +201,18 @@ class Hub:
 
     async def start(self) -> None:
         s = self.settings
+        if self._lock is None:
+            self._lock = lock_data_folder(s)  # before anything else: a second hub here stops now
+        elif not self._lock.held:
+            raise HubError(f"the lock given for {s.data_dir} is not held")
+        self._lock.record(state="starting")
         s.data_dir.mkdir(parents=True, exist_ok=True)
         if s.embedded:
             self.broker = EmbeddedBroker().start()
             self.bootstrap = self.broker.bootstrap
         else:
             self.bootstrap = parse_broker_url(s.broker or "")
+        self._lock.record(bootstrap=self.bootstrap)
         await wait_ready(self.bootstrap)
         catalogue = load()
         created = await ensure_topics(self.bootstrap, all_topics(catalogue, s))
@@ -195,19 +248,23 @@ class Hub:
         await self._wait_workers_ready()
         if s.gateway:
             await self._start_gateway()
-        s.runtime_file.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "bootstrap": self.bootstrap,
-                    "registry": self.registry_url,
-                    "workers": [w.web for w in self.workers],
-                    "embedded": s.embedded,
-                    "ledger": s.ledger_url,
-                    "gateway": self.gateway_url,
-                },
-                indent=2,
-            )
+        running = {
+            "pid": os.getpid(),
+            "bootstrap": self.bootstrap,
+            "registry": self.registry_url,
+            "workers": [w.web for w in self.workers],
+            "embedded": s.embedded,
+            "ledger": s.ledger_url,
+            "gateway": self.gateway_url,
+        }
+        self._wrote_runtime = True
+        s.runtime_file.write_text(json.dumps(running, indent=2))
+        self._lock.record(
+            state="ready",
+            bootstrap=self.bootstrap,
+            registry=self.registry_url,
+            gateway=self.gateway_url,
+            workers=running["workers"],
         )
         log.info(
             "hub.ready",
@@ -439,10 +496,25 @@ class Hub:
         self._archiver_task = None
 
     async def stop(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            rt = self.settings.runtime_file
-            if rt.exists() and json.loads(rt.read_text()).get("pid") == os.getpid():
-                rt.unlink()
+        try:
+            await self._stop_parts()
+        finally:
+            # Last: until everything is stopped and the ledger closed, no other hub may start here.
+            if self._lock is not None:
+                if self._own_lock:
+                    self._lock.release()
+                    self._lock = None
+                elif self._lock.held:
+                    gone = {"bootstrap": None, "registry": None, "gateway": None, "workers": []}
+                    self._lock.record(state="stopping", **gone)
+
+    async def _stop_parts(self) -> None:
+        if self._wrote_runtime:  # only a hub that holds the folder wrote it: never another's
+            self._wrote_runtime = False
+            with contextlib.suppress(FileNotFoundError):
+                rt = self.settings.runtime_file
+                if rt.exists() and json.loads(rt.read_text()).get("pid") == os.getpid():
+                    rt.unlink()
         await self._stop_gateway()
         for w in self.workers:
             if w.proc.poll() is None:
