@@ -18,12 +18,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
 from fengqiao import logs
 from fengqiao.infra.broker import (
@@ -35,6 +35,7 @@ from fengqiao.infra.broker import (
     parse_broker_url,
     wait_ready,
 )
+from fengqiao.infra.putback import put_back, sink_positions
 from fengqiao.lock import DataFolderBusy, DataFolderLock
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
@@ -169,7 +170,8 @@ class Hub:
         self.workers: list[WorkerProcess] = []
         self._registry_server: Any = None
         self.ledger: Ledger | None = None
-        self.rehydrated = 0
+        self.rehydrated = 0  # ledger records put back on a fresh embedded broker
+        self.placeholders = 0  # ... and placeholders below them (`infra/putback.py`)
         self.archiver: Archiver | None = None
         self._archiver_task: asyncio.Task[None] | None = None
         self.gateway_url: str | None = None
@@ -327,74 +329,30 @@ class Hub:
         return Ledger(self.settings.ledger_url, load_or_create_key(self.settings.key_file))
 
     async def _rehydrate(self) -> int:
-        """Put every ledger record back on the fresh embedded broker, at its own offset.
-
-        The embedded broker keeps its log only in memory; the ledger is what lasts. Records go back in
-        ledger order (offset order per partition) with their key, headers and timestamp, a record batch
-        per partition at a time, so each lands at the offset the ledger holds for it, and the archiver
-        resumes where it stopped.
-        """
+        """Put the ledger back on the fresh embedded broker so that every partition goes on at the
+        ledger's next offset: the ledger's own records from the first offset a sink of this folder still
+        reads, placeholders below it (`infra/putback.py`). Workers rebuild from their snapshots and the
+        ledger, so what this costs no longer grows with the history. Returns the records put back."""
         assert self.ledger is not None
-        total = await asyncio.to_thread(self.ledger.count)
-        if not total:
+        ledger = self.ledger
+        heads = await asyncio.to_thread(ledger.positions)
+        if not heads:
             return 0
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_batch_size=1 << 20)
-        await producer.start()
+        floors = await asyncio.to_thread(sink_positions, self.settings.data_dir)
+
+        def rows(topic: str, partition: int, start: int, end: int) -> Iterator[list[tuple[Any, ...]]]:
+            for chunk in ledger.partition_rows(topic, partition, start, end, batch=20_000):
+                yield [
+                    (o, k, v, [(n, b or b"") for n, b in decode_headers(bytes(h))], ts)
+                    for o, k, v, h, ts in chunk
+                ]
+
         try:
-            pending: list[tuple[str, int, int, Any]] = []
-            columns = ("topic", "partition", "offset", "key", "value", "headers", "timestamp_ms")
-            scan = self.ledger.scan(columns, batch=50_000)
-            while rows := await asyncio.to_thread(next, scan, None):
-                open_batches: dict[tuple[str, int], tuple[Any, int, int]] = {}  # builder, first, next
-                for topic, partition, offset, key, value, headers, ts, _id in rows:
-                    tp = (topic, partition)
-                    builder, first, nxt = open_batches.get(tp, (None, offset, offset))
-                    if builder is not None and offset != nxt:  # a gap: the next batch must start there
-                        pending.append(
-                            (
-                                topic,
-                                partition,
-                                first,
-                                await producer.send_batch(builder, topic, partition=partition),
-                            )
-                        )
-                        builder = None
-                    if builder is None:
-                        builder, first = producer.create_batch(), offset
-                    hs = [(k, v or b"") for k, v in decode_headers(bytes(headers))]
-                    args = {"key": key, "value": value, "timestamp": ts or None, "headers": hs}
-                    if builder.append(**args) is None:  # full
-                        pending.append(
-                            (
-                                topic,
-                                partition,
-                                first,
-                                await producer.send_batch(builder, topic, partition=partition),
-                            )
-                        )
-                        builder, first = producer.create_batch(), offset
-                        builder.append(**args)
-                    open_batches[tp] = (builder, first, offset + 1)
-                for (topic, partition), (builder, first, _) in open_batches.items():
-                    pending.append(
-                        (
-                            topic,
-                            partition,
-                            first,
-                            await producer.send_batch(builder, topic, partition=partition),
-                        )
-                    )
-            for topic, partition, first, fut in pending:
-                md = await fut
-                if md.offset != first:
-                    raise HubError(
-                        f"rehydrating {topic}/{partition}: the ledger's offset {first} came back as "
-                        f"{md.offset}; the ledger and the topics disagree (partitions changed?)"
-                    )
-        finally:
-            await producer.stop()
-        log.info("ledger.rehydrated", records=total)
-        return total
+            self.placeholders, records = await put_back(self.bootstrap, heads, floors, rows)
+        except ValueError as e:
+            raise HubError(f"rehydrating the embedded broker: {e}") from None
+        log.info("ledger.rehydrated", records=records, placeholders=self.placeholders)
+        return records
 
     def _spawn_worker(self, index: int) -> WorkerProcess:
         port = free_port()

@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     clock: str = Field(default="system", description="'system', or 'file:/path' for tests that move time")
     tick_s: float = Field(default=1.0, gt=0, description="how often the timer looks for passed deadlines")
     case_cache: int = Field(
-        default=0,
+        default=10_000,
         ge=0,
-        description="cases a worker keeps as objects, the rest compressed in memory; 0: all as objects",
+        description="unchanged cases a worker keeps in memory as objects; every case is in its store on disk",
     )
 
     ledger: str | None = Field(

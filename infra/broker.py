@@ -233,6 +233,13 @@ async def open_reader(
     return consumer
 
 
+def is_placeholder(msg: Any) -> bool:
+    """A record put back on a fresh embedded broker only so that the records after it keep their
+    offsets (`infra/putback.py`): no key, no value, no headers — every hub record has CloudEvents
+    headers. Its record is in the ledger; readers skip it."""
+    return msg.value is None and msg.key is None and not msg.headers
+
+
 class GapGuard:
     """Refetches a record the broker left out of a fetch.
 
@@ -242,6 +249,7 @@ class GapGuard:
     are in its log and a later fetch returns them). A reader that went on would miss them for good.
     `admit` gives the records up to the first gap and the offset to seek back to; a gap still there
     after one refetch is a real one (a cluster's compaction or transaction markers) and is passed.
+    `take` also leaves out placeholders (`is_placeholder`).
     """
 
     def __init__(self) -> None:
@@ -280,4 +288,4 @@ class GapGuard:
         out, back = self.admit(tp, records)
         if back is not None:
             consumer.seek(tp, back)
-        return out
+        return [m for m in out if not is_placeholder(m)]

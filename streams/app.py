@@ -66,7 +66,7 @@ def create_app(
 
     @app.page("/cases/{case_id}/")
     async def case_view(web: Any, request: Any, case_id: str) -> Any:
-        case = processor.cases.get(case_id.encode())
+        case = processor.cases.get(case_id)
         if case is not None:
             return web.json(case)
         partition = owner_partition(case_id, settings.partitions)

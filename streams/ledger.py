@@ -831,6 +831,42 @@ class Ledger:
                 is not None
             )
 
+    def hash_at(self, topic: str, partition: int, offset: int) -> bytes | None:
+        """The chain hash of the record at a position; None where the ledger holds no such record. What a
+        worker's snapshot names as the last record it includes, so a snapshot of another log is refused."""
+        R = self._records
+        with self._engine.connect() as conn:
+            h = conn.execute(
+                select(R.c.hash).where(R.c.topic == topic, R.c.partition == partition, R.c.offset == offset)
+            ).scalar()
+        return None if h is None else bytes(h)
+
+    def partition_rows(
+        self, topic: str, partition: int, start: int, end: int, batch: int = 5000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """One partition's records from offset ``start`` to ``end`` (inclusive), in offset order, as
+        batches of driver tuples (offset, key, value, headers block, timestamp_ms): how a worker rebuilds
+        a partition's cases from the ledger when the topic no longer holds them (retention)."""
+        R = self._records
+        cols = (R.c.offset, R.c.key, R.c.value, R.c.headers, R.c.timestamp_ms)
+        nxt = start
+        while nxt <= end:
+            with self._engine.connect() as conn:
+                result = conn.execute(
+                    select(*cols)
+                    .where(
+                        R.c.topic == topic, R.c.partition == partition, R.c.offset >= nxt, R.c.offset <= end
+                    )
+                    .order_by(R.c.offset)
+                    .limit(batch)
+                )
+                rows = result.cursor.fetchall()
+                result.close()
+            if not rows:
+                return
+            yield rows
+            nxt = rows[-1][0] + 1
+
     def find_event(self, event_id: str) -> LedgerRecord | None:
         """The first record (in append order) carrying CloudEvents id ``event_id``."""
         R = self._records

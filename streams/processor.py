@@ -27,9 +27,9 @@ import contextlib
 import gc
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -44,13 +44,14 @@ from fengqiao.settings import Settings
 
 from . import engine, topics
 from .acceptance import refusal
-from .applied import AppliedOffsets
-from .casestore import CaseStore
+from .casestore import CaseStore, Part, Seal, code_fingerprint
 from .clock import Clock
-from .ledger import Ledger
+from .ledger import Ledger, decode_headers
 
 log = logs.get(__name__)
 COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
+SNAPSHOT_EVERY_S = 1.0  # the changed cases are sealed into a snapshot at least this often ...
+SEAL_AT = 5000  # ... or once this many have changed (what a rebuild holds in memory at most)
 Out = tuple[str, int | None, bytes, bytes, list[tuple[str, bytes]]]  # topic, partition, key, value, headers
 
 
@@ -64,10 +65,23 @@ class Rejected(Exception):
 class PartitionState:
     """What the worker knows of one partition it holds."""
 
-    fold_below: int = 0  # decided before: fold only (the group's committed offset at assignment)
+    fold_below: int = 0  # decided before: fold only (the snapshot's or the group's committed offset)
     catch_up_to: int = -1  # the ledger holds up to here: decisions are read back, not made
     done: int = -1  # last offset applied
-    keys: set[bytes] = field(default_factory=set)
+    rebuild: Any = None  # the ledger's rows still to fold before the topic is read (an iterator)
+    sealed: int = 0  # the next offset the newest seal includes
+
+
+class LedgerRow(NamedTuple):
+    """A ledger row in the shape of a consumer record, so a rebuild goes through the same path."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp: int
 
 
 class CaseProcessor:
@@ -84,17 +98,18 @@ class CaseProcessor:
             clock,
         )
         self.workflows = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
-        self.cases = CaseStore(settings.case_cache)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cases = CaseStore(settings.data_dir / "cases" / f"{settings.app_id}.cases", settings.case_cache)
+        self.code = code_fingerprint()
         self.guard = GapGuard()
         self.parts: dict[TopicPartition, PartitionState] = {}
-        self.due: dict[bytes, datetime] = {}  # next instant each case needs the timer (engine.next_due)
         self.emitted: dict[str, None] = {}  # timer decisions sent, not folded yet
         self.folded_own: set[str] = set()  # decisions sent and already folded: skip them when they return
         self.lock = asyncio.Lock()  # one batch, one tick or one rebalance at a time
         self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.applied = AppliedOffsets(settings.data_dir / "applied-offsets.db", f"{settings.app_id}.cases")
-        self._positions: dict[tuple[str, int], int] = {}
+        self._seals: list[Seal] = []  # sealed snapshots waiting for the ledger, oldest first
+        self._sealed_at = time.monotonic()
+        self._written: dict[Part, int] = {}  # the last offset written per partition, ever
         self._out: list[Out] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # applied, flushed, not yet committed
         self._committed_at = 0.0
@@ -111,7 +126,6 @@ class CaseProcessor:
         # Cases are many small dicts that live long: the collector's default thresholds make it walk them
         # again and again (a quarter of the CPU of a busy worker); rarer young collections cost less.
         gc.set_threshold(10_000, 10, 10)
-        self._positions = await asyncio.to_thread(self.ledger.positions) if self.ledger else {}
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, acks="all", linger_ms=0, max_batch_size=1 << 20
         )
@@ -132,7 +146,11 @@ class CaseProcessor:
         try:
             self.consumer.subscribe(list(self.workflows), listener=_Listener(self))
             while True:
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+                rebuilding = next((tp for tp, p in self.parts.items() if p.rebuild is not None), None)
+                if rebuilding is not None:  # a partition folded from the ledger, a chunk at a time
+                    async with self.lock:
+                        await self._process(await self._ledger_chunk(rebuilding))
+                batch = await self.consumer.getmany(timeout_ms=0 if rebuilding else 200, max_records=2000)
                 if batch:
                     async with self.lock:
                         await self._process(batch)
@@ -140,43 +158,101 @@ class CaseProcessor:
             with contextlib.suppress(Exception):
                 await self._commit()
             with contextlib.suppress(Exception):
-                await self._settle()  # what the archiver has already stored of the last batches
+                await self._snapshot(wait_s=5.0)  # what the archiver stores of the last batches meanwhile
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             with contextlib.suppress(Exception):
                 await self.producer.stop()
             if self.ledger is not None:
                 self.ledger.close()
-            self.applied.close()
+            self.cases.close()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.parts)
 
     def caught_up(self) -> bool:
         return bool(self.parts) and all(
-            p.done >= max(p.fold_below - 1, p.catch_up_to) for p in self.parts.values()
+            p.rebuild is None and p.done >= max(p.fold_below - 1, p.catch_up_to) for p in self.parts.values()
         )
 
     async def _assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        """The whole new assignment: partitions no longer held are dropped, new ones rebuilt from the log."""
+        """The whole new assignment: partitions no longer held leave memory; each new one starts from its
+        snapshot, if the ledger vouches for it, and folds the ledger's records after it before reading
+        the topic — so a topic that no longer holds a case's early records (retention, a fresh broker)
+        loses nothing."""
         assert self.consumer is not None
         assigned = set(assigned)
         for tp in [tp for tp in self.parts if tp not in assigned]:
-            for key in self.parts.pop(tp).keys:
-                self.cases.pop(key, None)
-                self.due.pop(key, None)
-        for tp in assigned - set(self.parts):
+            del self.parts[tp]
+            self.cases.drop((tp.topic, tp.partition))
+        new = assigned - set(self.parts)
+        positions = await asyncio.to_thread(self.ledger.positions) if self.ledger and new else {}
+        for tp in new:
+            part = (tp.topic, tp.partition)
             self._source_count = len(self.consumer.partitions_for_topic(tp.topic) or ())
-            ledger_has = self._positions.get((tp.topic, tp.partition), -1)
-            # Below the group's committed offset — or, on a fresh embedded broker that has none, below
-            # where this folder last found everything applied and archived — the log is folded only.
-            applied = min(self.applied.get(tp.topic, tp.partition), ledger_has + 1)
-            committed = max(await self.consumer.committed(tp) or 0, applied)
-            self.parts[tp] = PartitionState(fold_below=committed, catch_up_to=ledger_has)
-            self.guard.expect(tp, None)  # read from its beginning, wherever the log starts
-            if committed:
-                await self.consumer.seek_to_beginning(tp)  # its cases are rebuilt from the log
+            ledger_has = positions.get(part, -1)
+            start = await asyncio.to_thread(self._trusted_start, part, ledger_has)
+            # Below the snapshot or the group's committed offset the log was decided before: fold only.
+            committed = max(await self.consumer.committed(tp) or 0, start)
+            state = self.parts[tp] = PartitionState(
+                fold_below=committed, catch_up_to=ledger_has, done=start - 1, sealed=start
+            )
+            if self.ledger is not None and ledger_has >= start:
+                state.rebuild = self.ledger.partition_rows(tp.topic, tp.partition, start, ledger_has)
+                self.consumer.pause(tp)
+            else:
+                self._read_topic_from(tp, start)
         log.info("processor.assigned", partitions=len(self.parts), caught_up=self.caught_up())
+
+    def _trusted_start(self, part: Part, ledger_has: int) -> int:
+        """The offset the partition's snapshot includes, where the ledger vouches for it; 0 otherwise
+        (the snapshot is refused, saying why, and the partition rebuilt from the ledger)."""
+        store = self.cases.open(part)
+        snap = store.snapshot()
+        why = None
+        if snap is None:
+            why = "no snapshot" if self.cases.count(part) else None
+        elif snap.code != self.code:
+            why = "made by other code (engine, workflows or policies changed)"
+        elif snap.next_offset and self.ledger is not None:
+            h = self.ledger.hash_at(part[0], part[1], snap.next_offset - 1)
+            if h is None:
+                why = f"the ledger holds no record at offset {snap.next_offset - 1} (ledger at {ledger_has})"
+            elif h != snap.ledger_hash:
+                why = f"the ledger's record at offset {snap.next_offset - 1} has another hash"
+        if why is None:
+            n = snap.next_offset if snap else 0
+            log.info(
+                "snapshot.loaded",
+                topic=part[0],
+                partition=part[1],
+                next_offset=n,
+                cases=self.cases.count(part),
+            )
+            return n
+        log.warning(
+            "snapshot.refused", topic=part[0], partition=part[1], reason=why, then="rebuilt from the ledger"
+        )
+        self.cases.clear(part)
+        return 0
+
+    def _read_topic_from(self, tp: TopicPartition, offset: int) -> None:
+        assert self.consumer is not None
+        self.consumer.seek(tp, offset)
+        self.guard.expect(tp, offset)
+        self.consumer.resume(tp)
+
+    async def _ledger_chunk(self, tp: TopicPartition) -> dict[TopicPartition, list[Any]]:
+        """The next rows of a partition being rebuilt from the ledger; at its end, the topic is read on
+        from the record after the ledger's last."""
+        state = self.parts[tp]
+        rows = await asyncio.to_thread(next, state.rebuild, None)
+        if rows is None:
+            state.rebuild = None
+            self._read_topic_from(tp, state.done + 1)
+            log.info("processor.rebuilt", topic=tp.topic, partition=tp.partition, next_offset=state.done + 1)
+            return {}
+        return {tp: [LedgerRow(tp.topic, tp.partition, o, k, v, _headers(h), ts) for o, k, v, h, ts in rows]}
 
     # -- the batch -------------------------------------------------------------------------------
 
@@ -187,20 +263,19 @@ class CaseProcessor:
             if state is None:
                 continue  # revoked meanwhile
             workflow = self.workflows[tp.topic]
-            records = self.guard.take(self.consumer, tp, records)
+            if state.rebuild is None:  # a fetch from the topic (a rebuild's rows come from the ledger)
+                records = self.guard.take(self.consumer, tp, records)
             for msg in records:
                 await self._one(msg, tp, state, workflow)
                 state.done = msg.offset
-            if records:
+            if records and state.rebuild is None:
                 commits[tp] = records[-1].offset + 1
-        written = await self._flush()
-        if commits:
-            needs = {**written, **{(tp.topic, tp.partition): o - 1 for tp, o in commits.items()}}
-            self.applied.pending({(tp.topic, tp.partition): o for tp, o in commits.items()}, needs)
-            self._uncommitted.update(commits)
+        await self._flush_all()
+        self._uncommitted.update(commits)
         if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
             await self._commit()
-            await self._settle()
+        if self.cases.dirty() >= SEAL_AT or time.monotonic() - self._sealed_at >= SNAPSHOT_EVERY_S:
+            await self._snapshot()
         if not self.caught_up():
             gc.disable()  # rebuilding: as in replay, the collector would walk the growing cases again
             return
@@ -209,10 +284,44 @@ class CaseProcessor:
             gc.collect()
         self._known_cases.clear()  # the catch-up's look-ups are done
 
-    async def _settle(self) -> None:
-        """Write down the applied offsets whose records the ledger now holds (`streams/applied.py`)."""
-        if self.ledger is not None and self.applied.has_pending():
-            self.applied.settle(await asyncio.to_thread(self.ledger.positions))
+    async def _snapshot(self, wait_s: float = 0.0) -> None:
+        """Seal the cases changed since the last snapshot with the offsets they include, and write every
+        seal whose records the ledger now holds — the records applied and all they produced (decisions,
+        updates, dead letters) — so folding the log after a snapshot gives exactly the worker's state."""
+        self._sealed_at = time.monotonic()
+        if self.cases.dirty() or any(p.done + 1 > p.sealed for p in self.parts.values()):
+            offsets = {(tp.topic, tp.partition): p.done + 1 for tp, p in self.parts.items()}
+            needs = {**self._written, **{part: o - 1 for part, o in offsets.items()}}
+            self._seals.append(self.cases.seal(offsets, needs))
+            for p in self.parts.values():
+                p.sealed = p.done + 1
+        if not self._seals or self.ledger is None:
+            self._seals.clear()  # without a ledger nothing can vouch for a snapshot
+            return
+        deadline = time.monotonic() + wait_s
+        while True:
+            ledger = await asyncio.to_thread(self.ledger.positions)
+            while self._seals and all(ledger.get(p, -1) >= o for p, o in self._seals[0].needs.items()):
+                seal = self._seals.pop(0)
+                await asyncio.to_thread(self._write, seal)
+                self.cases.written(seal)
+            if not self._seals or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _flush_all(self) -> None:
+        """`_flush`, remembering the last offset written per partition: a snapshot waits for the ledger
+        to hold everything written before it."""
+        for part, last in (await self._flush()).items():
+            self._written[part] = max(self._written.get(part, -1), last)
+
+    def _write(self, seal: Seal) -> None:
+        assert self.ledger is not None
+        hashes = {
+            part: self.ledger.hash_at(part[0], part[1], nxt - 1) if nxt else None
+            for part, nxt in seal.offsets.items()
+        }
+        self.cases.write(seal, hashes, self.code)
 
     async def _commit(self) -> None:
         """The group's offsets, for what is applied and on the log. Not after every batch: a commit is a
@@ -263,17 +372,19 @@ class CaseProcessor:
             ev, record = self.codec.decode(msg.value)
         except Exception as e:  # fastavro raises many kinds for a truncated or foreign body
             raise Rejected("undecodable", f"Avro body does not decode: {e}") from e
-        key = msg.key or b""
-        refused = refusal(msg.topic, key.decode("utf-8", "replace"), env, ev, record)
+        case_id = (msg.key or b"").decode("utf-8", "replace")
+        refused = refusal(msg.topic, case_id, env, ev, record)
         if refused:
             raise Rejected(*refused)
-        case = self.cases.get(key)
+        part = (tp.topic, tp.partition)
+        case = self.cases.get(case_id, part)
         if msg.offset < state.fold_below:  # decided before: its decisions follow on the log
-            # Rebuilding: nothing else holds this case object, so it is folded in place.
-            folded, _ = engine.fold(case, env, record, (case or {}).get("workflow") or workflow, copy=False)
-            self.cases[key] = folded
-            state.keys.add(key)
-            self._index(key, folded)
+            # Rebuilding: nothing else changes this case object meanwhile, so it is folded in place.
+            folded, applied = engine.fold(
+                case, env, record, (case or {}).get("workflow") or workflow, copy=False
+            )
+            if applied:
+                self.cases.put(case_id, part, folded, engine.next_due(folded), fresh=case is None)
             return
         catching_up = msg.offset <= state.catch_up_to
         now = self.clock()
@@ -288,9 +399,7 @@ class CaseProcessor:
         for d_env, d_record in outcome.decisions:
             self._emit(d_env, d_record, workflow, tp.partition)
             self.folded_own.add(d_env.id)
-        self.cases[key] = outcome.case
-        state.keys.add(key)
-        self._index(key, outcome.case)
+        self.cases.put(case_id, part, outcome.case, engine.next_due(outcome.case), fresh=case is None)
         if not catching_up:  # the feed already has this update from before the restart
             self._update(env, outcome.case, workflow, now, tp.partition)
 
@@ -418,13 +527,6 @@ class CaseProcessor:
 
         return known
 
-    def _index(self, key: bytes, case: engine.Case) -> None:
-        when = engine.next_due(case)
-        if when is None:
-            self.due.pop(key, None)
-        else:
-            self.due[key] = when
-
     # -- the timer -------------------------------------------------------------------------------
 
     async def tick(self, chunk: int = 50) -> int:
@@ -433,28 +535,27 @@ class CaseProcessor:
         The due cases are taken ``chunk`` at a time, each chunk's decisions flushed before the next:
         the batches of agency events wait for one chunk at most, not for the whole pass.
         """
-        if self._uncommitted:  # quiet partitions: what the last batches applied is committed here
-            async with self.lock:
+        if self._uncommitted or self._seals or time.monotonic() - self._sealed_at >= SNAPSHOT_EVERY_S:
+            async with self.lock:  # quiet partitions: what the last batches applied is committed here
                 await self._commit()
-        await self._settle()
+                await self._snapshot()
         if not self.caught_up():
             return 0  # a case half rebuilt would look overdue for handoffs the log fulfils further on
         now = self.clock()
-        keys = [k for k, when in self.due.items() if when <= now]
+        due = self.cases.due(now)  # what is due, from each partition's index: not every open case
         sent = 0
-        for i in range(0, len(keys), chunk):
+        for i in range(0, len(due), chunk):
             async with self.lock:
-                for key in keys[i : i + chunk]:
-                    sent += self._tick_case(key, now)
-                await self._flush()
+                for case_id, part in due[i : i + chunk]:
+                    sent += self._tick_case(case_id, part, now)
+                await self._flush_all()
         while len(self.emitted) > 100_000:
             self.emitted.pop(next(iter(self.emitted)))
         return sent
 
-    def _tick_case(self, key: bytes, now: datetime) -> int:
-        case = self.cases.get(key)
+    def _tick_case(self, case_id: str, part: Part, now: datetime) -> int:
+        case = self.cases.get(case_id, part)
         if case is None:  # its partition went to another worker meanwhile
-            self.due.pop(key, None)
             return 0
         try:
             decisions = engine.tick(case, self.ctx, now)
@@ -487,6 +588,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
             await self.p._assigned(assigned)
+
+
+def _headers(block: bytes) -> list[tuple[str, bytes]]:
+    """A ledger row's headers block as a consumer record's headers."""
+    return [(n, v or b"") for n, v in decode_headers(bytes(block))]
 
 
 def owner_partition(case_id: str, partitions: int) -> int:
