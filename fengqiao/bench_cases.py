@@ -1,8 +1,10 @@
-"""`fengqiao bench --cases N`: N cases of the demo's mix in one worker — its resident memory — then a
-restart of the hub on the same folder and the time until the worker is ready and caught up.
+"""`fengqiao bench --cases N`: N cases of the demo's mix in one worker — its resident memory and the
+case store's size on disk — then a restart of the hub on the same folder, the time until the worker is
+ready and caught up, and the live throughput with those cases in the store.
 
-Raw baselines from the same run: the Avro bytes of the same events (what the bare facts take), and the
-ledger read back raw (what a restart must at least read).
+Raw baselines from the same run: the Avro bytes of the same events (what the bare facts take), the
+ledger read back raw (what a rebuild without snapshots would at least read), and aiokafka + fastavro
+consuming the live events from a plain topic.
 """
 
 from __future__ import annotations
@@ -19,14 +21,33 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from fengqiao.bench import bench_dir, fresh_hub
-from fengqiao.bench_workload import play, template
+from fengqiao.bench import Wire, bench_dir, fresh_hub, hub_run, raw_throughput
+from fengqiao.bench_workload import Template, copy_of, play, template
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
 
 CHUNK = 5000  # events in flight at once: the bench must not hold a million events in memory
+LIVE_EVENTS = 20_000  # events of new cases sent after the restart, with the loaded cases in the store
+
+
+def disk_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _new_cases(codec: Any, tpl: Template, first_copy: int, n: int) -> list[Wire]:
+    """``n`` events of cases the load did not make (copies numbered from ``first_copy``)."""
+    out: list[Wire] = []
+    copies = max(1, -(-n // len(tpl.events)))
+    for event in tpl.events:
+        for c in range(first_copy, first_copy + copies):
+            env, record = copy_of(event, c)
+            env = env.with_(dataschema=codec.dataschema(env.type))
+            ev = codec.catalogue[env.type]
+            value = codec.encode(ev.name, record)
+            out.append(Wire(env.id, topics.topic_for(ev), env.subject.encode(), value, env.to_headers()))
+    return out[:n]
 
 
 def rss_bytes(pid: int) -> int:
@@ -93,6 +114,7 @@ async def _load(hub: Hub, n_cases: int, settings: Settings, say: Any) -> dict[st
         await producer.stop()
         await reader.stop()
     return {
+        "copies": copies,
         "events": total,
         "applied": updates,
         "cases": len(status),
@@ -149,7 +171,13 @@ async def run_cases_bench(
             caught_up = await _ready(again, timeout=3600)
             ready_s = time.perf_counter() - t0
             after = rss_bytes(again.workers[0].proc.pid)
-            rehydrated = again.rehydrated
+            rehydrated, placeholders = again.rehydrated, again.placeholders
+            store = disk_bytes(folder / "cases")
+            say(f"live: {LIVE_EVENTS:,} events of new cases with {loaded['cases']:,} in the store…")
+            work = _new_cases(again.codec, template(again.codec), loaded["copies"] + 1, LIVE_EVENTS)
+            live = await hub_run(again, work, settings, None, timeout=900)
+            raw = await raw_throughput(again.bootstrap, again.codec, work, settings)
+            after_live = rss_bytes(again.workers[0].proc.pid)
         finally:
             await again.stop()
     finally:
@@ -163,16 +191,27 @@ async def run_cases_bench(
             "worker_rss_empty": empty,
             "worker_rss_loaded": full,
             "worker_rss_after_restart": after,
+            "worker_rss_after_live": after_live,
+            "store_bytes_on_disk": store,
+            "store_bytes_per_case": round(store / max(1, loaded["cases"])),
             "bytes_per_case": round(worker_bytes / max(1, loaded["cases"])),
             "raw_avro_bytes_per_case": round(loaded["avro_bytes"] / max(1, loaded["cases"])),
             "ratio": round(worker_bytes / loaded["avro_bytes"], 2) if loaded["avro_bytes"] else 0.0,
         },
         "restart": {
             "records_rehydrated": rehydrated,
+            "placeholders": placeholders,
             "seconds_to_start": round(started, 2),
             "seconds_to_caught_up": round(ready_s, 2),
             "catch_up_seconds": round(caught_up, 2),
             "raw_ledger_read_seconds": round(raw_read, 2),
+        },
+        "live": {
+            "events": len(work),
+            "hub_events_per_s": live["events_per_s"],
+            "raw_events_per_s": raw["events_per_s"],
+            "ratio": round(live["events_per_s"] / raw["events_per_s"], 3) if raw["events_per_s"] else 0.0,
+            "worker_events_per_cpu_s": live["worker_events_per_cpu_s"],
         },
     }
 
@@ -204,7 +243,19 @@ def render(result: dict[str, Any], console: Console) -> None:
         f"{m['raw_avro_bytes_per_case']:,} B",
         f"{m['ratio']:.1f}",
     )
-    t.add_row("worker resident memory, loaded", f"{m['worker_rss_loaded'] / mib:,.0f} MiB", "", "")
+    t.add_row(
+        "worker resident memory: loaded / restarted / after live",
+        f"{m['worker_rss_loaded'] / mib:,.0f} / {m['worker_rss_after_restart'] / mib:,.0f} / "
+        f"{m['worker_rss_after_live'] / mib:,.0f} MiB",
+        "",
+        "",
+    )
+    t.add_row(
+        "case store on disk (vs Avro bytes of the events)",
+        f"{m['store_bytes_on_disk'] / mib:,.0f} MiB, {m['store_bytes_per_case']:,} B a case",
+        f"{m['raw_avro_bytes_per_case']:,} B",
+        f"{m['store_bytes_per_case'] / max(1, m['raw_avro_bytes_per_case']):.1f}",
+    )
     t.add_row(
         "restart to ready and caught up (vs reading the ledger raw)",
         f"{r['seconds_to_caught_up']:.1f} s",
@@ -213,8 +264,16 @@ def render(result: dict[str, Any], console: Console) -> None:
         if r["raw_ledger_read_seconds"]
         else "",
     )
+    lv = result["live"]
+    t.add_row(
+        f"live with the cases in the store, {lv['events']:,} events (vs aiokafka + fastavro)",
+        f"{lv['hub_events_per_s']:,.0f}/s",
+        f"{lv['raw_events_per_s']:,.0f}/s",
+        f"{lv['ratio']:.3f}",
+    )
     console.print(t)
     console.print(
-        f"loaded in {result['seconds']:.0f} s; restart: {r['records_rehydrated']:,} records put back, "
+        f"loaded in {result['seconds']:.0f} s; restart: {r['records_rehydrated']:,} records and "
+        f"{r['placeholders']:,} placeholders put back, "
         f"hub started in {r['seconds_to_start']:.1f} s, worker caught up {r['catch_up_seconds']:.1f} s later"
     )

@@ -114,7 +114,7 @@ class PartitionStore:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS cases (case_id TEXT PRIMARY KEY, body BLOB NOT NULL, due INTEGER)"
         )
-        self.db.execute("CREATE INDEX IF NOT EXISTS cases_due ON cases (due) WHERE due IS NOT NULL")
+        self.db.execute("CREATE INDEX IF NOT EXISTS cases_due ON cases (due, case_id) WHERE due IS NOT NULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB)")
         meta = dict(self.db.execute("SELECT k, v FROM meta").fetchall())
         self.codec = CaseCodec(meta.get("zdict"))
