@@ -226,6 +226,7 @@ class CaseStore:
     pinned: dict[str, _Entry] = field(default_factory=dict)  # dirty or sealed: not yet on disk
     hot: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)  # clean, least recent first
     _seq: int = 0
+    _dirty: int = 0
     _counts: dict[Part, int] = field(default_factory=dict)  # cases on disk, per partition
 
     # -- partitions -------------------------------------------------------------------------------------
@@ -241,6 +242,7 @@ class CaseStore:
         """The partition went to another worker: its cases leave memory (the file stays for next time)."""
         for table in (self.pinned, self.hot):
             for cid in [cid for cid, e in table.items() if e.part == part]:
+                self._dirty -= table is self.pinned and not table[cid].seq
                 del table[cid]
         self._counts.pop(part, None)
         store = self.stores.pop(part, None)
@@ -277,6 +279,8 @@ class CaseStore:
         has written it."""
         self.hot.pop(case_id, None)
         old = self.pinned.get(case_id)
+        if old is None or old.seq:
+            self._dirty += 1
         self.pinned[case_id] = _Entry(part, case, due, fresh or (old is not None and old.fresh))
 
     def due(self, until: datetime) -> list[tuple[str, Part]]:
@@ -300,7 +304,8 @@ class CaseStore:
         yield from (e.case for e in pinned.values() if e.fresh)
 
     def dirty(self) -> int:
-        return sum(1 for e in self.pinned.values() if not e.seq)
+        """Cases changed since the last seal (asked after every batch: counted, not scanned)."""
+        return self._dirty
 
     # -- snapshots --------------------------------------------------------------------------------------
 
@@ -308,6 +313,7 @@ class CaseStore:
         """Seal the dirty cases with the offsets they include; written by `write` once the ledger holds
         ``needs``. Until then they stay in memory."""
         self._seq += 1
+        self._dirty = 0
         rows: dict[Part, list[tuple[str, Case, datetime | None]]] = {}
         for cid, e in self.pinned.items():
             if not e.seq:

@@ -52,6 +52,7 @@ log = logs.get(__name__)
 COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
 SNAPSHOT_EVERY_S = 1.0  # the changed cases are sealed into a snapshot at least this often ...
 SEAL_AT = 5000  # ... or once this many have changed (what a rebuild holds in memory at most)
+PIN_LIMIT = 4 * SEAL_AT  # changed cases held in memory, waiting for the ledger, before the worker waits
 Out = tuple[str, int | None, bytes, bytes, list[tuple[str, bytes]]]  # topic, partition, key, value, headers
 
 
@@ -104,6 +105,9 @@ class CaseProcessor:
         self.guard = GapGuard()
         self.parts: dict[TopicPartition, PartitionState] = {}
         self.emitted: dict[str, None] = {}  # timer decisions sent, not folded yet
+        # Cases the timer decided on whose decisions have not come back yet: a pass skips them, instead
+        # of reading each from the store again while the worker is behind on its topics.
+        self.awaiting: dict[str, None] = {}
         self.folded_own: set[str] = set()  # decisions sent and already folded: skip them when they return
         self.lock = asyncio.Lock()  # one batch, one tick or one rebalance at a time
         self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
@@ -185,6 +189,9 @@ class CaseProcessor:
         for tp in [tp for tp in self.parts if tp not in assigned]:
             del self.parts[tp]
             self.cases.drop((tp.topic, tp.partition))
+            for seal in self._seals:  # not to be written if the partition comes back: it starts afresh
+                seal.offsets.pop((tp.topic, tp.partition), None)
+                seal.rows.pop((tp.topic, tp.partition), None)
         new = assigned - set(self.parts)
         positions = await asyncio.to_thread(self.ledger.positions) if self.ledger and new else {}
         for tp in new:
@@ -276,6 +283,8 @@ class CaseProcessor:
             await self._commit()
         if self.cases.dirty() >= SEAL_AT or time.monotonic() - self._sealed_at >= SNAPSHOT_EVERY_S:
             await self._snapshot()
+        if len(self.cases.pinned) > PIN_LIMIT:  # the archiver is behind: wait for it, memory stays bounded
+            await self._snapshot(wait_s=30.0)
         if not self.caught_up():
             gc.disable()  # rebuilding: as in replay, the collector would walk the growing cases again
             return
@@ -400,6 +409,7 @@ class CaseProcessor:
             self._emit(d_env, d_record, workflow, tp.partition)
             self.folded_own.add(d_env.id)
         self.cases.put(case_id, part, outcome.case, engine.next_due(outcome.case), fresh=case is None)
+        self.awaiting.pop(case_id, None)
         if not catching_up:  # the feed already has this update from before the restart
             self._update(env, outcome.case, workflow, now, tp.partition)
 
@@ -547,10 +557,12 @@ class CaseProcessor:
         for i in range(0, len(due), chunk):
             async with self.lock:
                 for case_id, part in due[i : i + chunk]:
-                    sent += self._tick_case(case_id, part, now)
+                    if case_id not in self.awaiting:
+                        sent += self._tick_case(case_id, part, now)
                 await self._flush_all()
-        while len(self.emitted) > 100_000:
-            self.emitted.pop(next(iter(self.emitted)))
+        for table in (self.emitted, self.awaiting):
+            while len(table) > 100_000:
+                table.pop(next(iter(table)))
         return sent
 
     def _tick_case(self, case_id: str, part: Part, now: datetime) -> int:
@@ -563,6 +575,8 @@ class CaseProcessor:
             log.exception("timer.failed", case_id=case.get("case_id"))
             return 0
         sent = 0
+        if decisions:
+            self.awaiting[case_id] = None
         for d_env, d_record in decisions:
             if d_env.id not in self.emitted:
                 self.emitted[d_env.id] = None
