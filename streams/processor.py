@@ -162,7 +162,8 @@ class CaseProcessor:
             with contextlib.suppress(Exception):
                 await self._commit()
             with contextlib.suppress(Exception):
-                await self._snapshot(wait_s=5.0)  # what the archiver stores of the last batches meanwhile
+                await self._snapshot(wait_s=12.0)  # the archiver stores the last batches meanwhile (the hub
+                # gives a stopping worker 15 s): the tail to fold at the next start stays short
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             with contextlib.suppress(Exception):
