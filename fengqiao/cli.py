@@ -583,7 +583,10 @@ def bench(
     rate: Annotated[float, typer.Option(help="events per second for --latency")] = 1000.0,
     workers: Annotated[int, typer.Option(help="also run with N workers: the scale-out factor")] = 1,
     cases: Annotated[
-        int, typer.Option(help="memory of N cases in one worker, and restart to ready with them")
+        int,
+        typer.Option(
+            help="N cases in one worker: its memory, the store on disk, restart to ready, live rate"
+        ),
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

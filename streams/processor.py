@@ -159,18 +159,26 @@ class CaseProcessor:
                     async with self.lock:
                         await self._process(batch)
         finally:
+            # A stopping worker is cancelled, maybe more than once: the last commit and snapshot run in a
+            # task of their own that a second cancellation does not cut short (bounded by its waits).
+            last = asyncio.ensure_future(self._last_words())
+            while not last.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(last)
+
+    async def _last_words(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._commit()
+        with contextlib.suppress(Exception):
+            # The archiver stores the last batches meanwhile (the hub gives a stopping worker 15 s), so
+            # the tail to fold at the next start stays short.
+            await self._snapshot(wait_s=12.0)
+        for client in (self.consumer, self.producer):
             with contextlib.suppress(Exception):
-                await self._commit()
-            with contextlib.suppress(Exception):
-                await self._snapshot(wait_s=12.0)  # the archiver stores the last batches meanwhile (the hub
-                # gives a stopping worker 15 s): the tail to fold at the next start stays short
-            with contextlib.suppress(Exception):
-                await self.consumer.stop()
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
-            if self.ledger is not None:
-                self.ledger.close()
-            self.cases.close()
+                await client.stop()  # type: ignore[union-attr]
+        if self.ledger is not None:
+            self.ledger.close()
+        self.cases.close()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.parts)
