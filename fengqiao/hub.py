@@ -44,7 +44,7 @@ from fengqiao.schemas.registry import stop as stop_registry
 from fengqiao.settings import Settings
 from fengqiao.streams.archiver import Archiver
 from fengqiao.streams.crypto import load_or_create_key
-from fengqiao.streams.ledger import Ledger, decode_headers
+from fengqiao.streams.ledger import Ledger, kafka_headers
 from fengqiao.streams.topics import all_topics
 
 log = logs.get(__name__)
@@ -342,10 +342,7 @@ class Hub:
 
         def rows(topic: str, partition: int, start: int, end: int) -> Iterator[list[tuple[Any, ...]]]:
             for chunk in ledger.partition_rows(topic, partition, start, end, batch=20_000):
-                yield [
-                    (o, k, v, [(n, b or b"") for n, b in decode_headers(bytes(h))], ts)
-                    for o, k, v, h, ts in chunk
-                ]
+                yield [(o, k, v, kafka_headers(h), ts) for o, k, v, h, ts in chunk]
 
         try:
             self.placeholders, records = await put_back(self.bootstrap, heads, floors, rows)

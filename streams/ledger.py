@@ -247,6 +247,12 @@ def decode_headers(block: bytes) -> tuple[Header, ...]:
     return tuple(out)
 
 
+def kafka_headers(block: bytes) -> list[tuple[str, bytes]]:
+    """A stored headers block as a Kafka record's headers (an absent value as empty bytes): how ledger
+    rows go back on a broker, or through a reader's path, as consumer records."""
+    return [(n, v or b"") for n, v in decode_headers(bytes(block))]
+
+
 def _micros(t: datetime) -> int:
     return (t - EPOCH) // timedelta(microseconds=1)
 

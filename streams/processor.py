@@ -46,7 +46,7 @@ from . import engine, topics
 from .acceptance import refusal
 from .casestore import CaseStore, Part, Seal, code_fingerprint
 from .clock import Clock
-from .ledger import Ledger, decode_headers
+from .ledger import Ledger, kafka_headers
 
 log = logs.get(__name__)
 COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
@@ -268,7 +268,9 @@ class CaseProcessor:
             self._read_topic_from(tp, state.done + 1)
             log.info("processor.rebuilt", topic=tp.topic, partition=tp.partition, next_offset=state.done + 1)
             return {}
-        return {tp: [LedgerRow(tp.topic, tp.partition, o, k, v, _headers(h), ts) for o, k, v, h, ts in rows]}
+        return {
+            tp: [LedgerRow(tp.topic, tp.partition, o, k, v, kafka_headers(h), ts) for o, k, v, h, ts in rows]
+        }
 
     # -- the batch -------------------------------------------------------------------------------
 
@@ -611,11 +613,6 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
             await self.p._assigned(assigned)
-
-
-def _headers(block: bytes) -> list[tuple[str, bytes]]:
-    """A ledger row's headers block as a consumer record's headers."""
-    return [(n, v or b"") for n, v in decode_headers(bytes(block))]
 
 
 def owner_partition(case_id: str, partitions: int) -> int:
