@@ -9,6 +9,7 @@ finds (its store removed, a snapshot tampered with), and starts the hub again on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -103,8 +104,10 @@ def _snapshots_cover(data_dir: Path) -> bool:
 def _worker_log(data_dir: Path) -> list[dict]:
     lines = []
     for line in (data_dir / "logs" / "worker-0.log").read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            lines.append(json.loads(line))
+        start = line.find('{"')  # Faust's terminal codes may stand before a JSON line
+        if start >= 0:
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line[start:]))
     return lines
 
 
