@@ -417,6 +417,21 @@ class Hub:
                         raise HubError(f"worker at {w.web} was not ready in {timeout:.0f}s")
                     await asyncio.sleep(0.1)
 
+    async def _settle_workers(self, timeout: float = 30.0) -> None:
+        """Before the workers stop, while the archiver still runs: until each has written every change
+        into a snapshot (the ledger must hold what it produced first), so the next start folds no tail.
+        Bounded: a worker that does not settle in time is stopped anyway and its tail folded next time."""
+        if self._archiver_task is None or self._archiver_task.done():
+            return
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            for w in self.workers:
+                while w.proc.poll() is None and time.monotonic() < deadline:
+                    with contextlib.suppress(httpx.HTTPError, ValueError):
+                        if (await http.get(f"{w.web}/ready/")).json().get("snapshots_settled", True):
+                            break
+                    await asyncio.sleep(0.1)
+
     def check_workers(self) -> None:
         """Raise when a worker, the embedded broker or the archiver has stopped: the hub is not whole.
 
@@ -471,6 +486,7 @@ class Hub:
                 if rt.exists() and json.loads(rt.read_text()).get("pid") == os.getpid():
                     rt.unlink()
         await self._stop_gateway()
+        await self._settle_workers()
         for w in self.workers:
             if w.proc.poll() is None:
                 w.proc.terminate()

@@ -102,6 +102,7 @@ def create_app(
             "ready": ok,
             "assigned": assigned,
             "caught_up": processor.caught_up(),
+            "snapshots_settled": processor.settled(),
             "cases": len(processor.cases),
         }
         return web.json(body, status=200 if ok else 503)

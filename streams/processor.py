@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -179,6 +180,11 @@ class CaseProcessor:
         if self.ledger is not None:
             self.ledger.close()
         self.cases.close()
+
+    def settled(self) -> bool:
+        """Every change is in a written snapshot: what a stopping hub waits for (a restart then folds
+        no tail)."""
+        return not self._seals and not self.cases.dirty()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.parts)
@@ -406,6 +412,8 @@ class CaseProcessor:
             if applied:
                 self.cases.put(case_id, part, folded, engine.next_due(folded), fresh=case is None)
             return
+        if case is not None and env.id in map(_ID, reversed(case["events"])):
+            return  # already on the case (a decision of ours folded before the snapshot): no look-ups
         catching_up = msg.offset <= state.catch_up_to
         now = self.clock()
         if catching_up:  # decided before the restart: read the decisions back from the ledger
@@ -613,6 +621,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self.p.lock:
             await self.p._assigned(assigned)
+
+
+_ID = itemgetter("id")
 
 
 def owner_partition(case_id: str, partitions: int) -> int:
