@@ -30,7 +30,7 @@ from fengqiao.streams.ledger import Ledger, LedgerRecord
 from fengqiao.streams.workflows import load_context
 
 PARTITIONS = 4
-REGISTRY_URL = "http://127.0.0.1:8081"  # what the records' ce_dataschema points at, as on a live hub
+REGISTRY_URL = "http://127.0.0.1:8081"  # a live hub's codec has one: ce_dataschema is set
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # the demo's "now": a fixed one, so runs compare
 BATCH = 5000
 

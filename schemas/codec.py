@@ -317,6 +317,24 @@ def to_json(value: Any) -> Any:
     return value
 
 
+SCHEMA_URN = "urn:fengqiao:schema:"
+
+
+def schema_urn(subject: str, schema_id: int) -> str:
+    """``urn:fengqiao:schema:<subject>:<id>``: the registry subject (the event's Avro full name) and the
+    global schema id of the record's frame; any registry of the deployment resolves it as
+    ``GET /schemas/ids/<id>`` (or ``/subjects/<subject>/...``), whatever its address."""
+    return f"{SCHEMA_URN}{subject}:{schema_id}"
+
+
+def parse_schema_urn(urn: str) -> tuple[str, int] | None:
+    """(subject, schema id) of a `schema_urn`; None for anything else (e.g. an old http:// link)."""
+    if not urn.startswith(SCHEMA_URN):
+        return None
+    subject, _, sid = urn.removeprefix(SCHEMA_URN).rpartition(":")
+    return (subject, int(sid)) if subject and sid.isdigit() else None
+
+
 class Codec:
     """Frames records of the catalogue with the schema ids the registry gave them."""
 
@@ -343,9 +361,14 @@ class Codec:
             raise UnknownSchema(-1) from None
 
     def dataschema(self, event_type: str) -> str | None:
+        """The record's ``ce_dataschema``: `schema_urn`, once the ids come from a registry (None before).
+
+        Not the registry's URL: the embedded registry listens on a random port, so a link would be
+        dead after a restart, while the record stays on the log for ever (docs/events.md).
+        """
         if not self.registry_url:
             return None
-        return f"{self.registry_url.rstrip('/')}/schemas/ids/{self.schema_id(event_type)}"
+        return schema_urn(self.catalogue[event_type].fullname, self.schema_id(event_type))
 
     def from_json(self, event_type: str, data: Any) -> dict[str, Any]:
         """A JSON object made into a record of ``event_type``; raises ValidationFailed naming each field."""

@@ -49,6 +49,14 @@ order on one partition. The value is the Avro body in the Confluent wire format 
 4-byte big-endian schema id, then the binary encoding); the registered schema is self-contained,
 with every shared type inlined.
 
+**`ce_dataschema`** names the record's schema as `urn:fengqiao:schema:<subject>:<id>`, e.g.
+`urn:fengqiao:schema:fengqiao.release.ReleaseNoticeIssued:7`: the registry subject (the Avro full
+name) and the global schema id of the record's frame. Resolve it against the deployment's registry
+(`GET /schemas/ids/7`). It is not a URL on purpose: the embedded registry listens on a random port,
+and a record stays on the log for ever, so a link would be dead after the next restart. The id
+rather than the subject's version: it is what the frame carries, and the hub learns it when it
+registers the catalogue, with no look-up per event type.
+
 **Direction.** Agencies publish the events marked **in**, and only the agency types listed under
 "published by" may publish each of them, for their own jurisdiction. The hub publishes the events
 marked **hub**: its decisions, the tasks it hands to agencies (handoffs) and its alerts.

@@ -125,7 +125,11 @@ def test_records_carry_the_cloudevents_envelope_and_confluent_framing(hub: Hub) 
     ):
         assert header(msg, name), name
     assert header(msg, "ce_subject") == "ENV-1" == msg.key.decode()
-    assert header(msg, "ce_dataschema").startswith(hub.registry_url + "/schemas/ids/")
+    # A stable URN (subject and schema id), not the embedded registry's random port (issue 15).
+    sid = hub.codec.schema_id("ReleaseNoticeIssued")
+    expected = f"urn:fengqiao:schema:fengqiao.release.ReleaseNoticeIssued:{sid}"
+    assert header(msg, "ce_dataschema") == expected
+    assert hub.registry_url not in header(msg, "ce_dataschema")
     assert msg.value[0] == 0  # Confluent magic byte
     schema_id = int.from_bytes(msg.value[1:5], "big")
     assert schema_id == hub.codec.schema_id("ReleaseNoticeIssued")
