@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
@@ -27,7 +27,7 @@ from ..sdk import Health as ConnectorHealth
 from ..sdk import RetriableError
 from .intake import RULES_ZH, ApiError, Intake, unavailable
 from .keys import KeyRefused, KeyStore
-from .limits import RateLimiter
+from .limits import AuthThrottle, RateLimiter
 from .models import BatchAccepted, Case, CloudEvent, Error, EventAccepted, FieldProblem, Health, Tasks
 
 log = logs.get(__name__)
@@ -48,6 +48,8 @@ class Service:
     limiter: RateLimiter
     max_body_bytes: int
     health: ConnectorHealth
+    # Failed authentication per client address: 20 at once, then one per 5 s (GatewayConfig).
+    auth_throttle: AuthThrottle = field(default_factory=lambda: AuthThrottle(0.2, 20))
 
 
 def _service(request: Request) -> Service:
@@ -62,11 +64,27 @@ async def caller(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header_key)],
 ) -> str:
-    """The agency whose API key came with the request (401 otherwise), within its rate (429)."""
+    """The agency whose API key came with the request (401 otherwise), within its rate (429).
+
+    An address that failed too often is refused (429) before its key is looked up, so keys cannot
+    be guessed at the gateway's speed; only failures count, a good key never uses the address's
+    tokens up."""
     service = _service(request)
+    address = request.client.host if request.client else "-"
+    wait = service.auth_throttle.blocked(address)
+    if wait:
+        log.warning("gateway.auth_throttled", address=address, retry_after=wait)
+        raise ApiError(
+            429,
+            "auth-rate-limited",
+            f"密钥验证失败次数过多，请 {wait} 秒后重试 "
+            f"(too many failed API keys from {address}: retry after {wait} s)",
+            headers={"Retry-After": str(wait)},
+        )
     key = bearer.credentials if bearer is not None else header_key
     challenge = {"WWW-Authenticate": 'Bearer realm="fengqiao"'}
     if not key:
+        service.auth_throttle.failed(address)
         raise ApiError(
             401,
             "api-key-required",
@@ -77,7 +95,8 @@ async def caller(
     try:
         found = service.keys.verify(key)
     except KeyRefused as e:
-        zh = "接口密钥无效" if e.rule == "api-key-unknown" else "接口密钥已被吊销"
+        service.auth_throttle.failed(address)
+        zh = _KEY_ZH.get(e.rule, "接口密钥无效")
         raise ApiError(
             401, e.rule, f"{zh}，请向县司法局申请新密钥 ({e.reason}: ask for a new key)", headers=challenge
         ) from e
@@ -93,10 +112,15 @@ async def caller(
     return found.agency_id
 
 
+_KEY_ZH = {"api-key-revoked": "接口密钥已被吊销", "api-key-expired": "接口密钥已过期"}
 Agency = Annotated[str, Depends(caller)]
 _REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Error, "description": "no API key, or an unknown or revoked one (rule api-key-*)"},
-    429: {"model": Error, "description": "over the agency's rate: wait the seconds in Retry-After"},
+    401: {"model": Error, "description": "no API key, or an unknown, revoked or expired one (api-key-*)"},
+    429: {
+        "model": Error,
+        "description": "over the agency's rate, or too many failed keys from the address "
+        "(auth-rate-limited): wait the seconds in Retry-After",
+    },
     503: {"model": Error, "description": "the hub is unreachable: retry after Retry-After, same id"},
 }
 

@@ -26,7 +26,7 @@ from .api import Service, create_app
 from .idempotency import AnswerStore
 from .intake import Intake
 from .keys import KeyStore
-from .limits import RateLimiter
+from .limits import AuthThrottle, RateLimiter
 
 if TYPE_CHECKING:
     from ..conformance import Harness
@@ -42,6 +42,12 @@ class GatewayConfig(ConnectorConfig):
     max_batch: int = Field(default=500, ge=1, description="most events in one batch (413 above)")
     rate_per_s: float = Field(default=50.0, gt=0, description="requests per second per agency, sustained")
     burst: int = Field(default=200, ge=1, description="requests an agency may send at once (token bucket)")
+    auth_failures_per_s: float = Field(
+        default=0.2, gt=0, description="failed API keys per second per client address, sustained (429 above)"
+    )
+    auth_failure_burst: int = Field(
+        default=20, ge=1, description="failed API keys an address may send at once"
+    )
     keys_db: Path | None = Field(default=None, description="API key store; default data_dir/gateway/keys.db")
     answers_db: Path | None = Field(default=None, description="idempotency store; default in the state dir")
     remember_days: int = Field(default=30, ge=1, description="how long an accepted answer is kept")
@@ -121,6 +127,7 @@ class HttpGateway(Source[GatewayConfig]):
             limiter=RateLimiter(c.rate_per_s, c.burst),
             max_body_bytes=c.max_body_bytes,
             health=self._health,
+            auth_throttle=AuthThrottle(c.auth_failures_per_s, c.auth_failure_burst),
         )
         config = uvicorn.Config(
             create_app(service),
