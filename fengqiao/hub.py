@@ -293,6 +293,8 @@ class Hub:
             rate_per_s=s.gateway_rate,
             burst=s.gateway_burst,
             max_body_bytes=s.gateway_max_body,
+            auth_failures_per_s=s.gateway_auth_rate,
+            auth_failure_burst=s.gateway_auth_burst,
         )
         ctx = context_for("gateway", s, self._gateway_link)
         started = asyncio.Event()

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     gateway_rate: float = Field(default=50.0, gt=0, description="gateway requests per second per agency")
     gateway_burst: int = Field(default=200, ge=1, description="gateway requests an agency may send at once")
     gateway_max_body: int = Field(default=1 << 20, ge=1024, description="largest request body in bytes")
+    gateway_auth_rate: float = Field(default=0.2, gt=0, description="failed API keys per second per address")
+    gateway_auth_burst: int = Field(
+        default=20, ge=1, description="failed API keys one address may try at once"
+    )
 
     @property
     def ledger_url(self) -> str:
