@@ -10,6 +10,11 @@ Each rule says what starts the clock, how long it runs on which clock, who is ob
 hub emits on breach, whom it escalates to, and the legal source with its confidence (L, P, U; see
 the comment at the top of the default file). `PolicySet` holds several versions: a new case gets
 the newest one in effect, an open case keeps its own (DESIGN principle 4).
+
+A file may instead *extend* another version (``extends: "2026.1"``): it then lists only what it
+changes — its own ``version`` and ``effective_from``, and the rules it overrides (by id, field by
+field) or adds; everything else is the base's (`extend`). Whether a version holds every rule the
+workflows ask for is checked in `streams/policy_complete.py`.
 """
 
 from __future__ import annotations
@@ -482,7 +487,9 @@ class PolicySet:
         files: list[Path] = []
         for p in map(Path, paths):
             files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
-        return cls(load_policy(f) for f in files)
+        read = [(f, _read(f)) for f in files]
+        known = _known_versions(read)
+        return cls(parse_policy(resolve(raw, str(f), known), where=str(f)) for f, raw in read)
 
     def get(self, version: str) -> Policy:
         try:
@@ -667,18 +674,113 @@ def parse_policy(
 
 
 def load_policy(path: str | Path, *, catalogue: Catalogue | None = None) -> Policy:
-    """Load and validate one policy file."""
+    """Load and validate one policy file; one that extends a version finds it among the shipped
+    versions or the ``*.yaml`` beside it."""
     path = Path(path)
-    return parse_policy(_read(path), where=str(path), catalogue=catalogue)
+    raw = _read(path)
+    if "extends" in raw:
+        beside = [f for f in sorted(path.parent.glob("*.yaml")) if f.resolve() != path.resolve()]
+        readable = [
+            (f, r) for f in beside if (r := _try_read(f)) is not None
+        ]  # a broken one is its own problem
+        raw = resolve(raw, str(path), _known_versions([*readable, (path, raw)]))
+    return parse_policy(raw, where=str(path), catalogue=catalogue)
 
 
-def check(path: str | Path) -> list[str]:
-    """Every problem of a policy file, for ``fengqiao policy check FILE``; empty when it is valid."""
+def check(path: str | Path, *, complete: bool = True) -> list[str]:
+    """Every problem of a policy file, for ``fengqiao policy check FILE``; empty when it is valid.
+
+    With ``complete``, a valid file must also hold every rule of every registered workflow."""
     try:
-        load_policy(path)
+        policy = load_policy(path)
     except PolicyError as e:
         return e.errors
-    return []
+    if not complete:
+        return []
+    from fengqiao.streams.policy_complete import missing_rules  # imports the workflows, which import us
+
+    return missing_rules(policy)
+
+
+# -- extending a version -------------------------------------------------------------------------------
+# Top-level fields a version that extends another takes from it when it does not give them. Not
+# ``applies_to``: whether a version reaches open cases is a decision of its own (default new_cases).
+INHERITED = ("title_zh", "title_en", "sources", "rules", "mediation_risk", "services", "effective_from")
+
+
+def _try_read(path: Path) -> dict[str, Any] | None:
+    try:
+        return _read(path)
+    except PolicyError:
+        return None
+
+
+def _version_text(value: Any) -> str:
+    # YAML reads an unquoted 2026.1 as a float; 2026.10 would read as 2026.1, hence: quote it.
+    return str(value)
+
+
+def _known_versions(files: Iterable[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """version -> (where, raw) of the shipped files and ``files`` (theirs winning), for ``extends``."""
+    known: dict[str, tuple[str, dict[str, Any]]] = {}
+    for f, raw in [*((f, _read(f)) for f in sorted(POLICY_DIR.glob("*.yaml"))), *files]:
+        if "version" in raw:
+            known[_version_text(raw["version"])] = (str(f), raw)
+    return known
+
+
+def resolve(
+    raw: Mapping[str, Any],
+    where: str,
+    known: Mapping[str, tuple[str, Mapping[str, Any]]],
+    _chain: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """``raw`` with its ``extends`` (and its base's, and so on) merged in; `PolicyError` naming the
+    file when the base is unknown or the chain comes back on itself."""
+    if "extends" not in raw:
+        return dict(raw)
+    base_version = _version_text(raw["extends"])
+    own = _version_text(raw.get("version", "?"))
+    if base_version in (*_chain, own):
+        loop = " -> ".join((*_chain, own, base_version))
+        raise PolicyError([f"{where}: extends: {base_version!r} comes back on itself ({loop})"])
+    if base_version not in known:
+        raise PolicyError(
+            [
+                f"{where}: extends: no policy version {base_version!r} "
+                f'(known: {", ".join(sorted(known))}; quote versions like "2026.10")'
+            ]
+        )
+    base_where, base_raw = known[base_version]
+    base = resolve(base_raw, base_where, known, (*_chain, own))
+    return extend(base, raw, where)
+
+
+def extend(base: Mapping[str, Any], child: Mapping[str, Any], where: str = "<memory>") -> dict[str, Any]:
+    """The version ``child`` makes of ``base``: the child's top-level fields replace the base's; its
+    rules override the base's of the same id field by field (``null`` clears a field) and new ids
+    are added after them; ``sources`` and ``services`` merge by ``ref`` and by service type."""
+    merged = {k: v for k, v in base.items() if k in INHERITED}
+    merged.update({k: v for k, v in child.items() if k not in ("extends", "rules", "sources", "services")})
+    rules = [dict(r) if isinstance(r, Mapping) else r for r in base.get("rules") or []]
+    at = {r.get("id"): i for i, r in enumerate(rules) if isinstance(r, dict)}
+    child_rules = child.get("rules") or []
+    if not isinstance(child_rules, list):
+        raise PolicyError([f"{where}: rules: a list of rules (overrides and additions)"])
+    for r in child_rules:
+        if isinstance(r, Mapping) and r.get("id") in at:
+            i = at[r["id"]]
+            rules[i] = {**rules[i], **r}
+        else:
+            rules.append(r)
+    merged["rules"] = rules
+    if "sources" in child:
+        by_ref = {s.get("ref"): s for s in (base.get("sources") or []) if isinstance(s, Mapping)}
+        by_ref.update({s.get("ref"): s for s in (child.get("sources") or []) if isinstance(s, Mapping)})
+        merged["sources"] = list(by_ref.values())
+    if "services" in child:
+        merged["services"] = {**(base.get("services") or {}), **(child.get("services") or {})}
+    return merged
 
 
 @cache

@@ -108,6 +108,9 @@ class Workflow:
     reactions: tuple[Reaction, ...] = ()
     alerts: tuple[Alert, ...] = ()
     extension_announce: str | None = None  # the hub event recording a deadline moved by an extension
+    # Rules the workflow's own decisions (reactions, extra) ask the policy for by id, beside its steps'
+    # and alerts': so a policy version can be checked complete before any case needs them.
+    rules_used: tuple[str, ...] = ()
 
     def step(self, name: str) -> Step:
         found = self._memo("steps", self._steps_by_name).get(name)

@@ -207,6 +207,7 @@ CORRECTIONS = register(
         closed_by=("CorrectionTerminated",),
         division=_division,
         extra=_extra,
+        rules_used=("corrections.court_notice", "corrections.termination_notice"),
         reactions=(
             Reaction("CorrectionAbsconded", ("CorrectionViolationRecorded",), abscond),
             Reaction("RevocationGroundsArisen", (), grounds),

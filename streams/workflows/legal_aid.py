@@ -178,6 +178,7 @@ LEGAL_AID = register(
         opened_by=OPENING,
         closed_by=("LegalAidCaseClosed",),
         division=_division,
+        rules_used=(EXEMPTION_RULE,),
         reactions=(
             Reaction("MeansTestExemptionDecided", ("LegalAidApplied",), decide_exemption),
             Reaction("HardshipCheckRequested", ("MeansTestExemptionDecided",), request_check),

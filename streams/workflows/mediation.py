@@ -221,6 +221,7 @@ MEDIATION = register(
         opened_by=OPENING,
         closed_by=("ReturnedToCourt",),
         division=_division,
+        rules_used=("mediation.joint_accept", "mediation.online_confirm", "mediation.peoples"),
         reactions=(
             Reaction("MediationAssigned", (*OPENING, "DisputeEscalated"), assign),
             Reaction("EscalationRiskFlagged", OPENING, flag_risk),

@@ -69,6 +69,7 @@ RELEASE = register(
         rerouted_by={"ResidenceDisputed": lambda r: (r.get("suggested_residence") or {}).get("code")},
         reassign_announce="ReleaseHandoffReassigned",
         extra=_extra,
+        rules_used=("release.notice",),
         steps=(
             Step(
                 "acknowledge",
