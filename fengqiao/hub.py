@@ -54,6 +54,31 @@ class HubError(RuntimeError):
     """The hub cannot start or be found; the message says what to do."""
 
 
+def check_policies(deployment: Path | None) -> None:
+    """`HubError` listing each problem when a policy version of the deployment is invalid or lacks a
+    rule a workflow needs: refused at start, rather than every new case of that workflow going to
+    the dead letters later (``KeyError ... has no rule``)."""
+    from fengqiao.streams.policy import PolicyError
+    from fengqiao.streams.policy_complete import PolicyIncomplete, check_context
+    from fengqiao.streams.workflows import load_context
+
+    where = f"{deployment}/policies" if deployment else "the shipped policies"
+    try:
+        check_context(load_context(deployment))
+    except PolicyIncomplete as e:
+        raise HubError(
+            f"政策不完整，枢纽不能启动 (incomplete policy in {where}: the hub will not start):\n"
+            + "\n".join(f"  ✗ {p}" for p in e.problems)
+            + '\nadd the rules, or write `extends: "<version>"` to take the others from a shipped '
+            "version; check with `fengqiao policy check FILE`"
+        ) from None
+    except PolicyError as e:
+        raise HubError(
+            f"政策文件有误 (invalid policy in {where}: the hub will not start):\n"
+            + "\n".join(f"  ✗ {p}" for p in e.errors)
+        ) from None
+
+
 class HubAlreadyRunning(HubError):
     """Another hub holds this data folder; the message names its pid and where it listens."""
 
@@ -208,6 +233,7 @@ class Hub:
         elif not self._lock.held:
             raise HubError(f"the lock given for {s.data_dir} is not held")
         self._lock.record(state="starting")
+        check_policies(s.deployment)  # before any process starts: a policy that cannot work stops here
         s.data_dir.mkdir(parents=True, exist_ok=True)
         if s.embedded:
             self.broker = EmbeddedBroker().start()
