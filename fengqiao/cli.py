@@ -408,14 +408,20 @@ def policy_show(
 
 @policy_app.command("check")
 def policy_check(file: Annotated[Path, typer.Argument(help="a policy YAML file")]) -> None:
-    """Validate a policy file; each problem names the rule and the field."""
+    """Validate a policy file; each problem names the rule and the field, or the workflow, step and
+    rule id a version lacks."""
     from fengqiao.streams.policy import check
 
     if not file.exists():
         raise fail(f"no such file: {file}")
     problems = check(file)
     for p in problems:
-        err.print(f"[red]✗[/] {p}")
+        err.print(f"[red]✗[/] {p}", highlight=False)
+    if any(" has no rule " in p for p in problems):
+        err.print(
+            '缺少规则：请补全，或用 extends: "2026.1" 继承已有版本、只写要改的规则 '
+            "(add the missing rules, or extend a version and list only the rules you change)"
+        )
     if problems:
         raise fail(f"{len(problems)} problem(s) in {file}", 1)
     out.print(f"[green]✓[/] {file} is a valid policy")
