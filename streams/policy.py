@@ -13,8 +13,8 @@ the newest one in effect, an open case keeps its own (DESIGN principle 4).
 
 A file may instead *extend* another version (``extends: "2026.1"``): it then lists only what it
 changes — its own ``version`` and ``effective_from``, and the rules it overrides (by id, field by
-field) or adds; everything else is the base's (`extend`). Whether a version holds every rule the
-workflows ask for is checked in `streams/policy_complete.py`.
+field) or adds; everything else is the base's (`streams/policy_extends.py`). Whether a version
+holds every rule the workflows ask for is checked in `streams/policy_complete.py`.
 """
 
 from __future__ import annotations
@@ -488,6 +488,8 @@ class PolicySet:
         for p in map(Path, paths):
             files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
         read = [(f, _read(f)) for f in files]
+        from .policy_extends import resolve  # it imports this module
+
         known = _known_versions(read)
         return cls(parse_policy(resolve(raw, str(f), known), where=str(f)) for f, raw in read)
 
@@ -679,6 +681,8 @@ def load_policy(path: str | Path, *, catalogue: Catalogue | None = None) -> Poli
     path = Path(path)
     raw = _read(path)
     if "extends" in raw:
+        from .policy_extends import resolve  # it imports this module
+
         beside = [f for f in sorted(path.parent.glob("*.yaml")) if f.resolve() != path.resolve()]
         readable = [
             (f, r) for f in beside if (r := _try_read(f)) is not None
@@ -702,12 +706,7 @@ def check(path: str | Path, *, complete: bool = True) -> list[str]:
     return missing_rules(policy)
 
 
-# -- extending a version -------------------------------------------------------------------------------
-# Top-level fields a version that extends another takes from it when it does not give them. Not
-# ``applies_to``: whether a version reaches open cases is a decision of its own (default new_cases).
-INHERITED = ("title_zh", "title_en", "sources", "rules", "mediation_risk", "services", "effective_from")
-
-
+# -- files a version may extend (streams/policy_extends.py merges them) -------------------------------
 def _try_read(path: Path) -> dict[str, Any] | None:
     try:
         return _read(path)
@@ -715,72 +714,15 @@ def _try_read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _version_text(value: Any) -> str:
-    # YAML reads an unquoted 2026.1 as a float; 2026.10 would read as 2026.1, hence: quote it.
-    return str(value)
-
-
 def _known_versions(files: Iterable[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[str, dict[str, Any]]]:
     """version -> (where, raw) of the shipped files and ``files`` (theirs winning), for ``extends``."""
+    from .policy_extends import version_text
+
     known: dict[str, tuple[str, dict[str, Any]]] = {}
     for f, raw in [*((f, _read(f)) for f in sorted(POLICY_DIR.glob("*.yaml"))), *files]:
         if "version" in raw:
-            known[_version_text(raw["version"])] = (str(f), raw)
+            known[version_text(raw["version"])] = (str(f), raw)
     return known
-
-
-def resolve(
-    raw: Mapping[str, Any],
-    where: str,
-    known: Mapping[str, tuple[str, Mapping[str, Any]]],
-    _chain: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """``raw`` with its ``extends`` (and its base's, and so on) merged in; `PolicyError` naming the
-    file when the base is unknown or the chain comes back on itself."""
-    if "extends" not in raw:
-        return dict(raw)
-    base_version = _version_text(raw["extends"])
-    own = _version_text(raw.get("version", "?"))
-    if base_version in (*_chain, own):
-        loop = " -> ".join((*_chain, own, base_version))
-        raise PolicyError([f"{where}: extends: {base_version!r} comes back on itself ({loop})"])
-    if base_version not in known:
-        raise PolicyError(
-            [
-                f"{where}: extends: no policy version {base_version!r} "
-                f'(known: {", ".join(sorted(known))}; quote versions like "2026.10")'
-            ]
-        )
-    base_where, base_raw = known[base_version]
-    base = resolve(base_raw, base_where, known, (*_chain, own))
-    return extend(base, raw, where)
-
-
-def extend(base: Mapping[str, Any], child: Mapping[str, Any], where: str = "<memory>") -> dict[str, Any]:
-    """The version ``child`` makes of ``base``: the child's top-level fields replace the base's; its
-    rules override the base's of the same id field by field (``null`` clears a field) and new ids
-    are added after them; ``sources`` and ``services`` merge by ``ref`` and by service type."""
-    merged = {k: v for k, v in base.items() if k in INHERITED}
-    merged.update({k: v for k, v in child.items() if k not in ("extends", "rules", "sources", "services")})
-    rules = [dict(r) if isinstance(r, Mapping) else r for r in base.get("rules") or []]
-    at = {r.get("id"): i for i, r in enumerate(rules) if isinstance(r, dict)}
-    child_rules = child.get("rules") or []
-    if not isinstance(child_rules, list):
-        raise PolicyError([f"{where}: rules: a list of rules (overrides and additions)"])
-    for r in child_rules:
-        if isinstance(r, Mapping) and r.get("id") in at:
-            i = at[r["id"]]
-            rules[i] = {**rules[i], **r}
-        else:
-            rules.append(r)
-    merged["rules"] = rules
-    if "sources" in child:
-        by_ref = {s.get("ref"): s for s in (base.get("sources") or []) if isinstance(s, Mapping)}
-        by_ref.update({s.get("ref"): s for s in (child.get("sources") or []) if isinstance(s, Mapping)})
-        merged["sources"] = list(by_ref.values())
-    if "services" in child:
-        merged["services"] = {**(base.get("services") or {}), **(child.get("services") or {})}
-    return merged
 
 
 @cache
