@@ -684,9 +684,8 @@ def load_policy(path: str | Path, *, catalogue: Catalogue | None = None) -> Poli
         from .policy_extends import resolve  # it imports this module
 
         beside = [f for f in sorted(path.parent.glob("*.yaml")) if f.resolve() != path.resolve()]
-        readable = [
-            (f, r) for f in beside if (r := _try_read(f)) is not None
-        ]  # a broken one is its own problem
+        # A broken file beside it is its own problem, reported when that file is checked.
+        readable = [(f, r) for f in beside if (r := _try_read(f)) is not None]
         raw = resolve(raw, str(path), _known_versions([*readable, (path, raw)]))
     return parse_policy(raw, where=str(path), catalogue=catalogue)
 
