@@ -36,6 +36,19 @@ def authorizer(cases: dict[str, dict[str, Any]] | None = None) -> Authorizer:
     return Authorizer(load_demo(), CATALOGUE, lookup, opening)
 
 
+def open_case(case_id: str, code: str = "339901001001", **parts: Any) -> dict[str, Any]:
+    """A release case the prison opened for a residence at ``code`` (what a worker's /cases/ shows)."""
+    notice = {"prison": {"agency_id": "zj-prison-2"}, "residence": {"code": code}}
+    return {
+        "case_id": case_id,
+        "opened_at": "2026-10-04T00:00:00.000Z",
+        "events": [{"id": "n", "type": "ReleaseNoticeIssued", "source": "zj-prison-2"}],
+        "facts": {"ReleaseNoticeIssued": notice},
+        "handoffs": {},
+        **parts,
+    }
+
+
 async def refused(auth: Authorizer, agency: str, event: dict[str, Any]) -> Forbidden:
     with pytest.raises(Forbidden) as e:
         await auth.check(agency, parse(CODEC, event))
@@ -62,7 +75,7 @@ async def test_an_agency_type_publishes_only_its_event_types() -> None:
 
 async def test_an_office_of_another_county_is_refused_for_the_case() -> None:
     ack = acknowledgement("by-jo-1")  # 白云镇司法所, county 339902; the case lies in 339901
-    f = await refused(authorizer(), "by-jo-1", ack)
+    f = await refused(authorizer({ack["subject"]: open_case(ack["subject"])}), "by-jo-1", ack)
     assert f.rule == "own-jurisdiction" and "339901001001" in f.reason and "339902001" in f.reason
 
 
@@ -72,14 +85,14 @@ async def test_an_office_in_whose_area_the_case_lies_may_act() -> None:
 
 async def test_a_party_of_an_open_case_may_act_outside_its_area() -> None:
     ack = acknowledgement("by-jo-1")
-    case = {"case_id": ack["subject"], "handoffs": {"h": {"obliged": {"agency_id": "by-jo-1"}}}}
+    case = open_case(ack["subject"], handoffs={"h": {"obliged": {"agency_id": "by-jo-1"}}})
     await authorizer({ack["subject"]: case}).check("by-jo-1", parse(CODEC, ack))
 
 
 async def test_naming_oneself_in_an_event_does_not_enter_an_open_case() -> None:
     ack = acknowledgement("by-jo-1")
     ack["data"] = {**ack["data"], "office": {"agency_id": "by-jo-1", "agency_type": "judicial_office"}}
-    case = {"case_id": ack["subject"], "facts": {"x": {"residence": {"code": "339901001001"}}}}
+    case = open_case(ack["subject"])
     f = await refused(authorizer({ack["subject"]: case}), "by-jo-1", ack)
     assert f.rule == "own-jurisdiction"
 
@@ -90,4 +103,4 @@ async def test_an_event_for_a_case_not_yet_open_does_not_make_its_sender_a_party
     ack["data"] = {**ack["data"], "office": {"agency_id": "by-jo-1", "agency_type": "judicial_office"}}
     ack["jurisdiction"] = "339901001001"
     f = await refused(authorizer(), "by-jo-1", ack)
-    assert f.rule == "own-jurisdiction"
+    assert f.rule == "every-place" and "jurisdiction names division 339901001001" in f.reason
