@@ -141,6 +141,17 @@ class Authorizer:
     async def check(self, agency_id: str, accepted: Any) -> None:
         """Raise `Forbidden` unless ``agency_id`` may publish ``accepted`` (a cloudevents_json.Accepted)."""
         env, record = accepted.envelope, accepted.record
+        self.sender(agency_id, env)  # before the case look-up: no worker asked for a plain refusal
+        self.judge(agency_id, env, record, await self.lookup(env.subject))
+
+    def judge(self, agency_id: str, env: Any, record: dict[str, Any], case: dict[str, Any] | None) -> None:
+        """Every rule, without I/O, given the case as it stands (None: no such case): what a worker
+        holding the case could run for records produced straight to Kafka."""
+        agency = self.sender(agency_id, env)
+        self.where(agency, env, record, case)
+
+    def sender(self, agency_id: str, env: Any) -> Agency:
+        """``agency-known``, ``source-is-agency``, ``event-type-allowed``."""
         agency = self.agency(agency_id)
         if env.source != agency.id:
             raise Forbidden(
@@ -153,7 +164,10 @@ class Authorizer:
                 "event-type-allowed",
                 f"a {agency.type} may not publish {env.type}; it is published by {allowed}",
             )
-        case = await self.lookup(env.subject)
+        return agency
+
+    def where(self, agency: Agency, env: Any, record: dict[str, Any], case: dict[str, Any] | None) -> None:
+        """``own-jurisdiction`` and ``every-place``."""
         named = list(places(record, env.jurisdiction))
         known: set[str] = set()
         if case is not None and case.get("opened_at") is not None:

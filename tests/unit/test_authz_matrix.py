@@ -47,7 +47,7 @@ AGENCY = {
     "service_body": ("qs-notary", QS),
 }
 TOWNSHIP_LEVEL = {"tribunal", "police_station", "judicial_office"}  # their area is a few townships
-# Openings outside its area that the demo directory grants (the province, 33) (infra/deployments/demo/agencies.yaml).
+# Openings outside its area that the demo directory grants, to the province (33): demo agencies.yaml.
 GRANTED = {
     ("prison", "ReleaseNoticeIssued"),
     ("prison", "CommunityCorrectionOrdered"),
