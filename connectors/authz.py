@@ -79,6 +79,8 @@ def near(code: str, known: set[str]) -> bool:
 
 
 class Authorizer:
+    """The rules above over a directory, a catalogue and a way to look a case up (the workers)."""
+
     def __init__(
         self,
         directory: Directory,
@@ -101,21 +103,18 @@ class Authorizer:
 
     # -- what a case is fixed by: its opening event and the hub's decisions ------------------------
     def fixed(self, case: dict[str, Any]) -> list[Any]:
-        """The parts of a case that say who its parties are and where it lies."""
+        """The parts of a case that say who its parties are and where it lies: the hub's handoffs and
+        decisions (their facts), and the opening event's facts (the newest record of its type)."""
         facts = case.get("facts") or {}
-        parts: list[Any] = [case.get("handoffs") or {}]
-        for e in case.get("events") or ():
-            if not isinstance(e, dict):
-                continue
-            etype = e.get("type")
-            if e.get("source") == HUB_SOURCE or (
-                etype in self.catalogue and self.catalogue[etype].direction == "hub"
-            ):
-                parts.append(facts.get(etype))
+        types = {
+            e.get("type")
+            for e in case.get("events") or ()
+            if isinstance(e, dict) and e.get("source") == HUB_SOURCE
+        }
         opener = self.opener(case)
         if opener is not None:
-            parts.append(facts.get(opener["type"]))
-        return parts
+            types.add(opener.get("type"))
+        return [case.get("handoffs") or {}, *(facts.get(t) for t in sorted(map(str, types)))]
 
     def opener(self, case: dict[str, Any]) -> dict[str, Any] | None:
         """The case's ``events`` entry of the agency event that opened it."""
