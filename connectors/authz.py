@@ -1,26 +1,36 @@
 """Who may publish what (最小权限, DESIGN principle 9): one check for every source that speaks for an agency.
 
-An agency may publish an event when every rule below holds; a refusal names the rule:
+An agency may publish an event when every rule below holds, in this order; a refusal names the
+first rule that fails (docs/gateway.md has the same table for auditors):
 
 * ``agency-known``: the agency is in the directory (机构目录);
 * ``source-is-agency``: the event's ``source`` is the agency's own id — no one speaks for another;
 * ``event-type-allowed``: the agency's type is among the event type's ``fengqiao.publishers``;
-* ``own-jurisdiction``: the case lies in the agency's jurisdiction (管辖区域: the case's division
-  code starts with one of the agency's codes), or the agency is a party to it (named in the case,
-  or has published to it before; for a new case, named in the event that opens it) — a prison
-  releases people into other counties.
+* ``own-jurisdiction``: for an open case, the agency is a party to it or every place of the case
+  lies in its area; for a case not yet open, the event names at least one place;
+* ``every-place``: every division code the event names (any field, and the envelope's
+  ``jurisdiction``) lies in the agency's area (管辖区域), in a grant of the directory for this
+  event type and field (streams/grants.py), or within a place the open case already has.
+
+A case's parties and places are fixed by the event that opened it and by the hub's own decisions
+(routing, handoffs, alerts) — never by an agency naming itself, or a place, in a later event. So
+naming oneself in the opening event gives nothing: the opening event is judged on its places alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue
+from fengqiao.schemas.envelope import HUB_SOURCE
 from fengqiao.streams.directory import DIVISION_RE, Agency, Directory
 from fengqiao.streams.engine import mappings
+from fengqiao.streams.grants import ENVELOPE_FIELD
 
 CaseLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+STRICT_DIVISION = re.compile(r"\d{6}|\d{9}|\d{12}", re.ASCII)  # fullmatch: no other digits, no newline
 
 
 class Forbidden(Exception):
@@ -47,7 +57,30 @@ def parties(obj: Any) -> set[str]:
     return found
 
 
+def places(record: Any, jurisdiction: str | None) -> Iterator[tuple[str, Any]]:
+    """(top-level field, code) of every place an event names: each ``Division`` (the only records
+    with a ``code``), at any depth, and the envelope's ``jurisdiction``."""
+    if isinstance(record, dict):
+        for name, value in record.items():
+            for m in mappings(value):
+                if "code" in m:
+                    yield name, m["code"]
+    if jurisdiction is not None:
+        yield ENVELOPE_FIELD, jurisdiction
+
+
+def in_area(agency: Agency, code: str) -> bool:
+    return any(code.startswith(j) for j in agency.jurisdiction)
+
+
+def near(code: str, known: set[str]) -> bool:
+    """``code`` is one of the case's places, inside one, or the township or county around one."""
+    return any(code.startswith(k) or k.startswith(code) for k in known)
+
+
 class Authorizer:
+    """The rules above over a directory, a catalogue and a way to look a case up (the workers)."""
+
     def __init__(
         self,
         directory: Directory,
@@ -68,9 +101,56 @@ class Authorizer:
             raise Forbidden("agency-known", f"{agency_id!r} is not in the agency directory")
         return self.directory.get(agency_id)
 
+    # -- what a case is fixed by: its opening event and the hub's decisions ------------------------
+    def fixed(self, case: dict[str, Any]) -> list[Any]:
+        """The parts of a case that say who its parties are and where it lies: the hub's handoffs and
+        decisions (their facts), and the opening event's facts (the newest record of its type)."""
+        facts = case.get("facts") or {}
+        types = {
+            e.get("type")
+            for e in case.get("events") or ()
+            if isinstance(e, dict) and e.get("source") == HUB_SOURCE
+        }
+        opener = self.opener(case)
+        if opener is not None:
+            types.add(opener.get("type"))
+        return [case.get("handoffs") or {}, *(facts.get(t) for t in sorted(map(str, types)))]
+
+    def opener(self, case: dict[str, Any]) -> dict[str, Any] | None:
+        """The case's ``events`` entry of the agency event that opened it."""
+        return next(
+            (
+                e
+                for e in case.get("events") or ()
+                if isinstance(e, dict) and e.get("source") != HUB_SOURCE and self.opens(str(e.get("type")))
+            ),
+            None,
+        )
+
+    def case_parties(self, case: dict[str, Any]) -> set[str]:
+        """The agency that opened the case, those its opening event names and those the hub named."""
+        opener = self.opener(case)
+        found = {d["agency_id"] for d in mappings(self.fixed(case)) if isinstance(d.get("agency_id"), str)}
+        return found | ({opener["source"]} if opener else set())
+
+    def case_places(self, case: dict[str, Any]) -> list[str]:
+        return sorted({c for c in divisions(self.fixed(case))})
+
+    # -- the check ------------------------------------------------------------------------------
     async def check(self, agency_id: str, accepted: Any) -> None:
         """Raise `Forbidden` unless ``agency_id`` may publish ``accepted`` (a cloudevents_json.Accepted)."""
         env, record = accepted.envelope, accepted.record
+        self.sender(agency_id, env)  # before the case look-up: no worker asked for a plain refusal
+        self.judge(agency_id, env, record, await self.lookup(env.subject))
+
+    def judge(self, agency_id: str, env: Any, record: dict[str, Any], case: dict[str, Any] | None) -> None:
+        """Every rule, without I/O, given the case as it stands (None: no such case): what a worker
+        holding the case could run for records produced straight to Kafka."""
+        agency = self.sender(agency_id, env)
+        self.where(agency, env, record, case)
+
+    def sender(self, agency_id: str, env: Any) -> Agency:
+        """``agency-known``, ``source-is-agency``, ``event-type-allowed``."""
         agency = self.agency(agency_id)
         if env.source != agency.id:
             raise Forbidden(
@@ -83,25 +163,50 @@ class Authorizer:
                 "event-type-allowed",
                 f"a {agency.type} may not publish {env.type}; it is published by {allowed}",
             )
-        case = await self.lookup(env.subject)
-        # A party of an open case is whoever the case names. Naming oneself in an event counts only
-        # in the event that opens the case (a prison's release notice names the prison): an event
-        # for a case not yet open would otherwise make its sender a party once the case opens.
-        if case is not None and agency.id in parties(case):
-            return
-        if case is None and self.opens(env.type) and agency.id in parties(record):
-            return
-        codes = divisions(case) if case is not None else []
-        codes = codes or divisions(record) or ([env.jurisdiction] if env.jurisdiction else [])
-        if not codes:
+        return agency
+
+    def where(self, agency: Agency, env: Any, record: dict[str, Any], case: dict[str, Any] | None) -> None:
+        """``own-jurisdiction`` and ``every-place``."""
+        named = list(places(record, env.jurisdiction))
+        known: set[str] = set()
+        if case is not None and case.get("opened_at") is not None:
+            known = set(self.case_places(case))
+            self.check_case(agency, env.type, env.subject, case, known)
+        elif not named:
             raise Forbidden(
                 "own-jurisdiction",
-                f"case {env.subject} names no place and {agency.id} is not a party to it",
+                f"case {env.subject} is not open and the event names no place to judge it by",
             )
-        code = max(codes, key=len)  # the most precise place the case names
-        if not any(code.startswith(j) for j in agency.jurisdiction):
+        grants = self.directory.grants_for(agency, env.type)
+        for field_name, code in named:
+            if not isinstance(code, str) or not STRICT_DIVISION.fullmatch(code):
+                raise Forbidden("every-place", f"{field_name}: {code!r} is not a division code")
+            if in_area(agency, code) or near(code, known) or any(g.covers(field_name, code) for g in grants):
+                continue
+            raise Forbidden(
+                "every-place",
+                f"{field_name} names division {code}, outside {agency.id}'s jurisdiction "
+                f"({', '.join(agency.jurisdiction)}){' and its grants' if grants else ''}"
+                f"{' and the places of the case' if known else ''}",
+            )
+
+    def check_case(
+        self, agency: Agency, event_type: str, case_id: str, case: dict[str, Any], where: set[str]
+    ) -> None:
+        """``own-jurisdiction`` for an open case: a party, or the whole case lies in the agency's area."""
+        if agency.id in self.case_parties(case):
+            return
+        if not where:
+            raise Forbidden(
+                "own-jurisdiction", f"case {case_id} names no place and {agency.id} is not a party to it"
+            )
+        grants = [g for g in self.directory.grants_for(agency, event_type) if not g.fields]
+        outside = sorted(
+            c for c in where if not in_area(agency, c) and not any(g.covers(None, c) for g in grants)
+        )
+        if outside:
             raise Forbidden(
                 "own-jurisdiction",
-                f"case {env.subject} is in division {code}, outside {agency.id}'s jurisdiction "
-                f"({', '.join(agency.jurisdiction)})",
+                f"case {case_id} is in division {', '.join(outside)}, outside {agency.id}'s jurisdiction "
+                f"({', '.join(agency.jurisdiction)}), and {agency.id} is not a party to it",
             )

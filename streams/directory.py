@@ -28,6 +28,11 @@ File format (``agencies.yaml``)::
         jurisdiction: ["339901"]
         roles: []         # optional
         services: []      # optional, service bodies only
+    grants:               # optional: places outside an agency's area where it may publish
+      - {agency: zj-prison-2, events: [ReleaseNoticeIssued], fields: [residence], places: ["33"],
+         why: releases people to residences anywhere in the province}
+
+(`streams/grants.py` says what a grant holds and how it is checked.)
 
 or ``agencies.csv`` with the columns ``id,type,name,parent,jurisdiction,roles`` (and optionally
 ``services``); lists inside a cell are separated by semicolons.
@@ -47,6 +52,9 @@ from typing import Any
 import yaml
 
 from fengqiao.schemas.catalogue import AVRO_DIR
+
+from .grants import Grant, GrantError
+from .grants import check as check_grants
 
 DIVISION_RE = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -113,6 +121,7 @@ class Directory:
     agencies: dict[str, Agency]
     divisions: dict[str, str] = field(default_factory=dict)
     source: str = "<memory>"
+    grants: tuple[Grant, ...] = ()
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -130,13 +139,14 @@ class Directory:
             path = found[0]
         if not path.is_file():
             raise DirectoryError(f"{path}: no such file")
+        grants: Any = None
         if path.suffix.lower() == ".csv":
             rows, divisions = _read_csv(path), {}
         elif path.suffix.lower() in (".yaml", ".yml"):
-            rows, divisions = _read_yaml(path)
+            rows, divisions, grants = _read_yaml(path)
         else:
             raise DirectoryError(f"{path}: a directory file is .yaml, .yml or .csv")
-        return cls.from_records(rows, divisions=divisions, source=str(path))
+        return cls.from_records(rows, divisions=divisions, source=str(path), grants=grants)
 
     @classmethod
     def from_records(
@@ -145,6 +155,7 @@ class Directory:
         *,
         divisions: Mapping[Any, Any] | None = None,
         source: str = "<memory>",
+        grants: Any = None,
     ) -> Directory:
         """Build and validate a directory from plain dicts (one per agency)."""
         agencies: dict[str, Agency] = {}
@@ -173,7 +184,11 @@ class Directory:
             if err := check_division_code(code):
                 raise DirectoryError(f"{source}: divisions: {err}")
             names[code] = str(name)
-        return cls(agencies=agencies, divisions=names, source=source)
+        try:
+            checked = check_grants(grants, {a.id: a.type for a in agencies.values()}, source)
+        except GrantError as e:
+            raise DirectoryError(str(e)) from e
+        return cls(agencies=agencies, divisions=names, source=source, grants=checked)
 
     # -- lookups -----------------------------------------------------------------------------
     def get(self, agency_id: str) -> Agency:
@@ -204,6 +219,10 @@ class Directory:
     def of_type(self, agency_type: str) -> list[Agency]:
         """Agencies of one type, by id."""
         return sorted((a for a in self if a.type == agency_type), key=lambda a: a.id)
+
+    def grants_for(self, agency: Agency, event_type: str) -> list[Grant]:
+        """The grants that let ``agency`` name places outside its area in an ``event_type``."""
+        return [g for g in self.grants if g.applies(agency.id, agency.type, event_type)]
 
     def division_name(self, code: str) -> str | None:
         return self.divisions.get(code)
@@ -290,20 +309,22 @@ def load_demo() -> Directory:
 
 
 # -- parsing ---------------------------------------------------------------------------------------
-def _read_yaml(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[Any, Any]]:
+def _read_yaml(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[Any, Any], Any]:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as e:
         raise DirectoryError(f"{path}: not valid YAML: {e}") from e
     if isinstance(data, list):
-        return data, {}
+        return data, {}, None
     if not isinstance(data, dict) or not isinstance(data.get("agencies"), list):
         raise DirectoryError(f"{path}: expected a mapping with an 'agencies' list")
     divisions = data.get("divisions") or {}
     if not isinstance(divisions, dict):
         raise DirectoryError(f"{path}: 'divisions' must map division codes to names")
-    return data["agencies"], divisions
+    if unknown := set(data) - {"divisions", "agencies", "grants"}:
+        raise DirectoryError(f"{path}: unknown section {sorted(map(str, unknown))[0]!r}")
+    return data["agencies"], divisions, data.get("grants")
 
 
 def _read_csv(path: Path) -> list[Mapping[str, Any]]:

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fengqiao import logs
 
-from ..authz import Forbidden, divisions, parties
+from ..authz import Forbidden
 from ..runtime import HubLink
 from ..sdk import Health as ConnectorHealth
 from ..sdk import RetriableError
@@ -233,20 +233,15 @@ def create_app(service: Service | None = None) -> FastAPI:
 
 
 def may_read(service: Service, agency_id: str, case: dict[str, Any]) -> Forbidden | None:
-    """Why ``agency_id`` may not read ``case`` (authz.py's party and place rules), or None."""
-    directory = service.hub.directory
-    if agency_id not in directory:
-        return Forbidden("agency-known", f"{agency_id!r} is not in the agency directory")
-    if agency_id in parties(case):
-        return None
-    codes = divisions(case)
-    code = max(codes, key=len) if codes else None
-    if code is not None and directory.get(agency_id).covers(code):
-        return None
-    where = f"in division {code}" if code else "names no place"
-    return Forbidden(
-        "own-jurisdiction", f"case {case['case_id']} is {where} and {agency_id} is not a party to it"
-    )
+    """Why ``agency_id`` may not read ``case``, or None: the publishing rule's ``own-jurisdiction``
+    (authz.py: a party fixed by the opening event and the hub, or the whole case in its area)."""
+    auth = service.intake.outbox.authorizer
+    try:
+        agency = auth.agency(agency_id)
+        auth.check_case(agency, "", str(case.get("case_id")), case, set(auth.case_places(case)))
+    except Forbidden as f:
+        return f
+    return None
 
 
 async def _tasks(workers: list[str], agency: str) -> list[dict[str, Any]]:

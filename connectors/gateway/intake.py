@@ -31,6 +31,7 @@ RULES_ZH = {
     "source-is-agency": "只能以本机构名义发布事件：source 须为本机构编号",
     "event-type-allowed": "本机构类型无权发布此类事件",
     "own-jurisdiction": "案件不在本机构管辖区域内，且本机构不是案件当事机构",
+    "every-place": "事件所列地点（行政区划）须全部在本机构管辖区域内或经机构目录授权",
 }
 
 

@@ -33,6 +33,7 @@ FORBIDDEN_ZH = {
     "source-is-agency": "只能以本机构的名义报送",
     "event-type-allowed": "本机构无权报送此类事件",
     "own-jurisdiction": "该案件不在本机构管辖范围内，本机构也不是案件的当事机构",
+    "every-place": "报送内容中的地点须全部在本机构管辖范围内，或经机构目录授权",
 }
 
 

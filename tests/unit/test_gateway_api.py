@@ -255,7 +255,8 @@ async def test_case_read_is_for_parties_and_the_area_and_is_logged(gw: Gateway) 
         "workflow": "release",
         "status": "open",
         "version": 1,
-        "events": [{"id": NOTICE["id"], "source": "zj-prison-2"}],
+        "opened_at": NOTICE["time"],
+        "events": [{"id": NOTICE["id"], "type": "ReleaseNoticeIssued", "source": "zj-prison-2"}],
         "facts": {"ReleaseNoticeIssued": NOTICE["data"]},
     }
     for agency, status in (
