@@ -87,14 +87,25 @@ def _kill_later(pid: int, after: float) -> threading.Timer:
     return timer
 
 
-def _caught_up(bg: BackgroundHub, acked: list[str], timeout: float = 90.0) -> dict[str, dict]:
-    """Wait until every acknowledged event shows on a case (the workers rebuilt and caught up)."""
+def _caught_up(bg: BackgroundHub, acked: list[str], timeout: float = 300.0) -> dict[str, dict]:
+    """Wait until every acknowledged event shows on a case (the workers rebuilt and caught up).
+
+    The bound is generous: on a loaded machine the restart folds every round's records again."""
     want = set(acked)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while True:
-        cases = httpx.get(f"{bg.hub.endpoints.workers[0]}/cases/", timeout=30).json()
+        try:
+            cases = httpx.get(f"{bg.hub.endpoints.workers[0]}/cases/", timeout=60).json()
+        except httpx.HTTPError:  # a worker the hub is restarting on a loaded machine: ask again
+            cases = []
         seen = {e["id"] for c in cases for e in c["events"]}
-        if want <= seen or time.monotonic() > deadline:
+        if want <= seen or time.monotonic() - started > timeout:
+            try:
+                ready = httpx.get(f"{bg.hub.endpoints.workers[0]}/ready/", timeout=60).text
+            except httpx.HTTPError as e:
+                ready = repr(e)
+            took = time.monotonic() - started
+            print(f"after {took:.1f} s: {len(want & seen)} of {len(want)} seen; worker {ready}")
             return {c["case_id"]: c for c in cases}
         time.sleep(0.5)  # polling the worker's view until it holds every acknowledged event
 
@@ -102,6 +113,7 @@ def _caught_up(bg: BackgroundHub, acked: list[str], timeout: float = 90.0) -> di
 def test_kill_9_of_a_worker_or_the_broker_loses_nothing_acknowledged(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, log_level="WARNING", checkpoint_every=200)
     acked: list[str] = []
+    case_of: dict[str, str] = {}
     rng = random.Random(20261123)
     kills = Counter()
     for what, round_no in ROUNDS:
@@ -110,7 +122,9 @@ def test_kill_9_of_a_worker_or_the_broker_loses_nothing_acknowledged(tmp_path: P
         try:
             pid = bg.hub.workers[0].proc.pid if what == "worker" else bg.hub.broker.proc.pid  # type: ignore[union-attr]
             timer = _kill_later(pid, rng.uniform(0.3, 2.0))
-            sent = asyncio.run(_publish_until_killed(bg, _events(round_no, 120), acked))
+            events = _events(round_no, 120)
+            case_of.update((env.id, env.subject) for env, _ in events)
+            sent = asyncio.run(_publish_until_killed(bg, events, acked))
             timer.join()
             kills[what] += 1
             print(f"round {round_no}: killed the {what} after {sent} acknowledged events")
@@ -127,6 +141,9 @@ def test_kill_9_of_a_worker_or_the_broker_loses_nothing_acknowledged(tmp_path: P
         missing_from_ledger = [i for i in acked if ledger.find_event(i) is None]
         verified = ledger.verify()
     lost = [i for i in acked if applied[i] == 0]
+    if lost:  # say where they went: which round, and whether the ledger or the dead letters hold them
+        rounds = Counter(case_of[i].split("-")[1] for i in lost)
+        print(f"lost by round: {dict(rounds)}; first lost: {lost[0]} of case {case_of[lost[0]]}")
     twice = [i for i, n in applied.items() if n > 1]
     print(
         f"kill test: {sum(kills.values())} kills ({dict(kills)}), {len(acked)} acknowledged events; "
