@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -24,19 +22,10 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from .catalogue import Catalogue, EventType
 from .framing import frame, unframe
+from .validation import FieldError, division_reason, quote, ric_reason
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_DIVISION = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path or '(record)'}: {self.reason}"
 
 
 class ValidationFailed(ValueError):
@@ -56,11 +45,9 @@ class UnknownSchema(LookupError):
 
 def _check(kind: str, value: Any) -> str | None:
     """Semantic check named by a schema's ``fengqiao.check``; returns the reason it fails."""
-    if value is None:
-        return None
     if isinstance(value, str):
         return _check_text(kind, value)
-    return _check_uncached(kind, value)
+    return None  # a value of another type is refused as such already
 
 
 @lru_cache(maxsize=1 << 16)
@@ -72,12 +59,14 @@ def _check_text(kind: str, value: str) -> str | None:
 
 def _check_uncached(kind: str, value: Any) -> str | None:
     if kind == "cn.ric":
+        if (form := ric_reason(value)) is not None:
+            return form
         try:
             ric.validate(value)
         except StdnumError as e:
             return f"not a valid resident identity card number ({e.message})"
-    elif kind == "division-code" and not _DIVISION.match(value):
-        return "an administrative division code has 6, 9 or 12 digits"
+    elif kind == "division-code":
+        return division_reason(value)
     return None
 
 
@@ -152,9 +141,7 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
             if len(schema) == 2:  # ["null", X]: X's own reason is the useful one
                 errors.extend(trial)
                 return None
-        errors.append(
-            FieldError(path, f"expected {_type_name(schema)}, got {json.dumps(value, ensure_ascii=False)}")
-        )
+        errors.append(FieldError(path, f"expected {_type_name(schema)}, got {quote(value)}"))
         return None
     t = schema["type"] if isinstance(schema, dict) else schema
     if isinstance(schema, dict) and "name" in schema and t in ("record", "enum", "fixed"):
@@ -164,9 +151,7 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
     logical = schema.get("logicalType") if isinstance(schema, dict) else None
 
     def bad(expected: str) -> None:
-        errors.append(
-            FieldError(path, f"expected {expected}, got {json.dumps(value, ensure_ascii=False, default=str)}")
-        )
+        errors.append(FieldError(path, f"expected {expected}, got {quote(value)}"))
 
     if t == "record":
         if not isinstance(value, dict):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fengqiao import logs
+from fengqiao.schemas.validation import id_error
 
 from ..authz import Forbidden
 from ..cloudevents_json import Refused, parse
@@ -107,8 +108,12 @@ def conflict(key: Key) -> ErrorDetail:
 
 
 def _key(event: Mapping[str, Any]) -> Key | None:
+    """(source, id) when both are ids by the input rules; else None (the event is refused anyway,
+    and an odd id never reaches the answer store, the ledger look-up or the answer)."""
     source, eid = event.get("source"), event.get("id")
-    return (source, eid) if isinstance(source, str) and isinstance(eid, str) and source and eid else None
+    if id_error("source", source, agency=True) is None and id_error("id", eid) is None:
+        return (source, eid)
+    return None
 
 
 class Intake:
@@ -355,7 +360,7 @@ def _held_back(i: int, event: Any) -> ItemResult:
 
 def _id(event: Any) -> str | None:
     eid = event.get("id") if isinstance(event, dict) else None
-    return eid if isinstance(eid, str) else None
+    return eid if id_error("id", eid) is None else None
 
 
 def _status(e: RecordError) -> int:
