@@ -30,6 +30,8 @@ DIVISION_RE = re.compile(r"(?:[0-9]{6}|[0-9]{9}|[0-9]{12})\Z", re.ASCII)
 AGENCY_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}\Z", re.ASCII)
 # Event ids, case ids, correlation ids: letters, digits and . _ : - ; no '/', space or '..'.
 SAFE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z", re.ASCII)
+# A reference to something the hub named (a handoff id is case/step/n): '/' too, twice as long.
+REF_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}\Z", re.ASCII)
 ATTRIBUTE_NAME_RE = re.compile(r"[a-z0-9]{1,20}\Z", re.ASCII)  # CloudEvents 1.0 attribute names
 INSTANT_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -110,18 +112,25 @@ def text_error(path: str, value: str, *, limit: int = MAX_TEXT, attribute: bool 
     return None
 
 
-def id_error(path: str, value: Any, *, agency: bool = False) -> FieldError | None:
-    """Why ``value`` is not an id: ASCII letters, digits and ``. _ : -`` (an agency id: lower case,
-    digits, ``_ -``), first a letter or digit, at most 128, no ``..``."""
+def id_error(path: str, value: Any, *, agency: bool = False, ref: bool = False) -> FieldError | None:
+    """Why ``value`` is not an id: ASCII letters, digits and ``. _ : -``, first a letter or digit, at
+    most 128, no ``..``. An agency id: lower case, digits, ``_ -``. A reference (``ref``, e.g. a
+    handoff id the hub made): ``/`` too, at most 256, no ``//``."""
     if not isinstance(value, str):
         return FieldError(path, f"expected a string, got {type_of(value)}")
     if not value.strip():
         return FieldError(path, "is empty or only whitespace")
-    if len(value) > MAX_ID:
-        return FieldError(path, f"is {len(value)} characters long; an id has at most {MAX_ID}")
-    if (AGENCY_ID_RE if agency else SAFE_ID_RE).match(value) and ".." not in value:
+    longest = 2 * MAX_ID if ref else MAX_ID
+    if len(value) > longest:
+        return FieldError(path, f"is {len(value)} characters long; an id has at most {longest}")
+    pattern = AGENCY_ID_RE if agency else REF_ID_RE if ref else SAFE_ID_RE
+    if pattern.match(value) and ".." not in value and "//" not in value:
         return None
-    allowed = "lower-case ASCII letters, digits, _ and -" if agency else "ASCII letters, digits, . _ : and -"
+    allowed = (
+        "lower-case ASCII letters, digits, _ and -"
+        if agency
+        else f"ASCII letters, digits, . _ :{' /' if ref else ''} and -"
+    )
     return FieldError(path, f"{show(value)} is not an id: use {allowed}, starting with a letter or digit")
 
 
@@ -198,11 +207,17 @@ def _no_constant(name: str) -> Any:
 
 # -- decoded values ---------------------------------------------------------------------------------
 def tree_errors(
-    value: Any, path: str = "", *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS
+    value: Any,
+    path: str = "",
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_items: int = MAX_ITEMS,
+    decoded: bool = False,
 ) -> list[FieldError]:
     """Every text of a decoded JSON value (keys too) by `text_error`, every number finite, nesting
     and size bounded. Iterative: a value built in memory (a spreadsheet row, a dict handed to the
-    intake) may nest as deep as it likes without reaching the recursion limit here."""
+    intake) may nest as deep as it likes without reaching the recursion limit here. ``decoded``: a
+    record read from Avro, whose instants, dates and bytes are not JSON and need no check."""
     errors: list[FieldError] = []
     stack: list[tuple[str, Any, int]] = [(path, value, 0)]
     seen = 0
@@ -229,7 +244,7 @@ def tree_errors(
             stack.extend((f"{p}[{i}]", x, depth + 1) for i, x in enumerate(v))
         elif isinstance(v, float) and not math.isfinite(v):
             errors.append(FieldError(p, "is not a finite number"))
-        elif not isinstance(v, (int, float)) and v is not None:  # bool is an int
+        elif not decoded and not isinstance(v, (int, float)) and v is not None:  # bool is an int
             errors.append(FieldError(p, f"{type(v).__name__} is not a JSON value"))
     errors.sort(key=lambda e: e.path)
     return errors
@@ -299,7 +314,8 @@ def id_errors_in(record: Any, path: str = "data") -> list[FieldError]:
             for k, x in v.items():
                 kp = f"{p}.{k}"
                 if isinstance(x, str) and k.endswith("_id"):
-                    if (e := id_error(kp, x, agency=k == "agency_id")) is not None:
+                    kind = {"case_id": {}, "agency_id": {"agency": True}}.get(k, {"ref": True})
+                    if (e := id_error(kp, x, **kind)) is not None:
                         errors.append(e)
                 elif isinstance(x, (dict, list)):
                     stack.append((kp, x))
@@ -307,3 +323,61 @@ def id_errors_in(record: Any, path: str = "data") -> list[FieldError]:
             stack.extend((f"{p}[{i}]", x) for i, x in enumerate(v))
     errors.sort(key=lambda e: e.path)
     return errors
+
+
+def record_errors(env: Any, record: Any) -> list[FieldError]:
+    """An agency's record read from Kafka (it may have been produced straight there, past every
+    other way in): its envelope's ids and codes and its data's text, by the same rules. Workers and
+    replay ask of every record, so a quick pass comes first and the slow one only names the fields."""
+    if _quick_ok(env, record):
+        return []
+    errors = [
+        e
+        for a in ("id", "subject", "correlationid", "causationid")
+        if getattr(env, a) is not None and (e := id_error(f"ce_{a}", getattr(env, a)))
+    ]
+    if (e := id_error("ce_source", env.source, agency=True)) is not None:
+        errors.append(e)
+    if env.jurisdiction is not None and (e := division_error("ce_jurisdiction", env.jurisdiction)):
+        errors.append(e)
+    return errors or tree_errors(record, "data", decoded=True) or id_errors_in(record)
+
+
+def _quick_ok(env: Any, record: Any) -> bool:
+    """True when `record_errors` would find nothing (False: it may, so it looks)."""
+    ids = [env.id, env.subject, env.correlationid, env.causationid]
+    for v in ids:
+        if v is not None and (not _SAFE(v) or ".." in v):
+            return False
+    if not _AGENCY(env.source) or (env.jurisdiction is not None and not _DIVISION(env.jurisdiction)):
+        return False
+    texts: list[str] = []
+    if not _collect(record, texts, 0):
+        return False
+    return not texts or (max(map(len, texts)) <= MAX_TEXT and _BAD_TEXT.search("\t".join(texts)) is None)
+
+
+def _collect(v: Any, texts: list[str], depth: int) -> bool:
+    """Gather the record's texts into ``texts``; False at an id that is not one, or too deep."""
+    if depth > MAX_DEPTH:
+        return False
+    if type(v) is dict:
+        for k, x in v.items():
+            if type(x) is str:
+                if k[-3:] == "_id":
+                    ok = _AGENCY(x) if k == "agency_id" else _SAFE(x) if k == "case_id" else _REF(x)
+                    if not ok or ".." in x or "//" in x:
+                        return False
+                texts.append(x)
+            elif type(x) in (dict, list) and not _collect(x, texts, depth + 1):
+                return False
+    elif type(v) is list:
+        for x in v:
+            if type(x) is str:
+                texts.append(x)
+            elif type(x) in (dict, list) and not _collect(x, texts, depth + 1):
+                return False
+    return True
+
+
+_SAFE, _AGENCY, _REF, _DIVISION = SAFE_ID_RE.match, AGENCY_ID_RE.match, REF_ID_RE.match, DIVISION_RE.match

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fengqiao import logs
-from fengqiao.schemas.validation import id_error
+from fengqiao.schemas.validation import id_error, type_of
 
 from ..authz import Forbidden
 from ..cloudevents_json import Refused, parse
@@ -130,6 +130,7 @@ class Intake:
                 400,
                 "invalid-event",
                 "请求体须为一个 CloudEvent 对象或其数组 (send one CloudEvent object or an array)",
+                [FieldProblem(field="", reason=f"a CloudEvent is a JSON object, not {type_of(event)}")],
             )
         key = _key(event)
         prior = None
