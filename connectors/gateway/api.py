@@ -168,6 +168,7 @@ def create_app(service: Service | None = None) -> FastAPI:
         summary="A case the agency is party to or that lies in its area 查询案件",
         response_model=Case,
         responses={
+            400: {"model": Error, "description": "not a case id (rule invalid-request; docs/publishing.md)"},
             403: {"model": Error, "description": "rule own-jurisdiction"},
             404: {"model": Error, "description": "no such case"},
             **_REFUSALS,
