@@ -239,24 +239,62 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
 
 
 def check_record(schema: Any, value: Any, path: str = "") -> list[FieldError]:
-    """The semantic checks on an already-typed record (e.g. one decoded from Kafka)."""
+    """The semantic checks on an already-typed record (e.g. one decoded from Kafka). A plan of where
+    the checks are is made once per schema, so the parts of a record without one are not walked."""
+    hit = _PLANS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _PLANS[id(schema)] = (schema, _plan(schema, named_types_of(schema), frozenset()))
     errors: list[FieldError] = []
+    if hit[1] is not None:
+        _run(hit[1], value, path, errors)
+    return errors
+
+
+_PLANS: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (schema, its plan or None: no check in it)
+
+
+def _plan(schema: Any, named: dict[str, Any], inside: frozenset[int]) -> Any:
+    """("record", [(field, check kind, inner plan)]), ("union", [plans]), ("array", plan), or None."""
+    if isinstance(schema, str):
+        schema = named.get(schema)
     if isinstance(schema, list):
-        for s in schema:
-            if isinstance(s, dict) and s.get("type") == "record" and isinstance(value, dict):
-                errors += check_record(s, value, path)
-    elif isinstance(schema, dict) and schema.get("type") == "record" and isinstance(value, dict):
+        branches = [p for b in schema if (p := _plan(b, named, inside)) is not None]
+        return ("union", branches) if branches else None
+    if not isinstance(schema, dict) or id(schema) in inside:
+        return None
+    t = schema.get("type")
+    if t == "record":
+        fields = []
         for f in schema["fields"]:
-            fp = f"{path}.{f['name']}".lstrip(".")
-            v = value.get(f["name"])
-            reason = _check(f["fengqiao.check"], v) if "fengqiao.check" in f else None
+            inner = _plan(f["type"], named, inside | {id(schema)})
+            if f.get("fengqiao.check") or inner is not None:
+                fields.append((f["name"], f.get("fengqiao.check"), inner))
+        return ("record", fields) if fields else None
+    if t == "array":
+        inner = _plan(schema["items"], named, inside)
+        return ("array", inner) if inner is not None else None
+    if isinstance(t, (dict, list)) or t in named:
+        return _plan(t, named, inside)
+    return None
+
+
+def _run(plan: Any, value: Any, path: str, errors: list[FieldError]) -> None:
+    tag, body = plan
+    if tag == "record" and isinstance(value, dict):
+        for name, kind, inner in body:
+            v = value.get(name)
+            fp = f"{path}.{name}".lstrip(".")
+            reason = _check(kind, v) if kind else None
             if reason:
                 errors.append(FieldError(fp, reason))
-            errors += check_record(f["type"], v, fp)
-    elif isinstance(schema, dict) and schema.get("type") == "array" and isinstance(value, list):
+            if inner is not None and v is not None:
+                _run(inner, v, fp, errors)
+    elif tag == "union":
+        for branch in body:
+            _run(branch, value, path, errors)
+    elif tag == "array" and isinstance(value, list):
         for i, v in enumerate(value):
-            errors += check_record(schema["items"], v, f"{path}[{i}]")
-    return errors
+            _run(body, v, f"{path}[{i}]", errors)
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fengqiao.schemas.catalogue import EventType
+from fengqiao.schemas.codec import check_record
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
 from fengqiao.schemas.validation import record_errors
 
@@ -36,8 +37,10 @@ def refusal(
         return "invalid", f"{ev.name} belongs on {topic_for(ev)}, not {topic}"
     if ev.direction == "hub" and env.source != HUB_SOURCE:
         return "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
-    if env.source != HUB_SOURCE and (errors := record_errors(env, record)):  # the input rules
-        return "invalid", "; ".join(map(str, errors))
+    if env.source != HUB_SOURCE:  # an agency's record may come straight to Kafka: the input rules
+        errors = record_errors(env, record) or check_record(ev.expanded, record, "data")
+        if errors:
+            return "invalid", "; ".join(map(str, errors))
     return None
 
 
