@@ -175,12 +175,18 @@ def depth_error(raw: bytes, *, max_depth: int = MAX_DEPTH) -> FieldError | None:
     # Strings out first (a bracket in a string does not nest), then strike innermost pairs: each
     # pass takes one level off, so brackets left after max_depth passes nest deeper than that.
     left = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if re.search(rb"[\[{]{%d}" % (max_depth + 1), left):  # the usual attack, [[[[..., in one pass
+        return _too_deep(max_depth)
     for _ in range(max_depth):
         if not left:
             return None
         left = _PAIRS.sub(b"", left)
     if not left:
         return None
+    return _too_deep(max_depth)
+
+
+def _too_deep(max_depth: int) -> FieldError:
     return FieldError("", f"JSON nested deeper than {max_depth} levels (or brackets that do not match)")
 
 
