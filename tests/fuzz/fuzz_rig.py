@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import unicodedata
 from collections.abc import Iterator
@@ -264,6 +265,36 @@ def mutated(draw: st.DrawFn, seeds: list[dict[str, Any]]) -> Case:
         return Case(put(seed, (*path, key), draw(JSON)), True, f"{path}.{key!r} added")
     new = draw(JSON)
     return Case(put(seed, path, new), False, f"{path} = {new!r}"[:200])
+
+
+# Bodies that are not a CloudEvent at all: nesting past the limit, bytes, numbers JSON cannot hold.
+DEEP = st.integers(33, 200_000)
+BODIES = st.one_of(
+    DEEP.map(lambda n: b"[" * n + b"]" * n),
+    DEEP.map(lambda n: b"[" * n),
+    DEEP.map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    DEEP.map(lambda n: json.dumps({"specversion": "1.0", "data": {"x": "y"}})[:-1].encode() + b"[" * n),
+    st.binary(max_size=200),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from(
+        [
+            b"1" * 5000,
+            b"[" + b"9" * 5000 + b"]",
+            b'{"specversion": NaN}',
+            b'{"specversion": Infinity}',
+            b"[1e400]",
+            b'"\\ud800"',
+            b'{"id": "\\udfff", "source": "zj-prison-2"}',
+            b"\xef\xbb\xbf{}",
+            b"\xff\xfe{\x00}\x00",
+            b"{}" * 100,
+            b"null",
+            b"[null]",
+            b'{"__proto__": {}}',
+            b'{"data": {}, "data": []}',
+        ]
+    ),
+)
 
 
 # -- the oracle -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fuzz_rig import CE, Case, Rig, examples, gateway, mutated, plausible, refused_with_reason, seeds
+from fuzz_rig import BODIES, CE, Case, Rig, examples, gateway, mutated, plausible, refused_with_reason, seeds
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -75,35 +75,6 @@ def test_a_batch_with_a_mutated_event_is_all_or_nothing(rig: Rig, valid: list, d
     judge(rig, case, status, body)
     if status != 202:
         assert len(rig.publisher.log) == before, "a refused batch published something"
-
-
-DEEP = st.integers(33, 200_000)
-BODIES = st.one_of(
-    DEEP.map(lambda n: b"[" * n + b"]" * n),
-    DEEP.map(lambda n: b"[" * n),
-    DEEP.map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
-    DEEP.map(lambda n: json.dumps({"specversion": "1.0", "data": {"x": "y"}})[:-1].encode() + b"[" * n),
-    st.binary(max_size=200),
-    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
-    st.sampled_from(
-        [
-            b"1" * 5000,
-            b"[" + b"9" * 5000 + b"]",
-            b'{"specversion": NaN}',
-            b'{"specversion": Infinity}',
-            b"[1e400]",
-            b'"\\ud800"',
-            b'{"id": "\\udfff", "source": "zj-prison-2"}',
-            b"\xef\xbb\xbf{}",
-            b"\xff\xfe{\x00}\x00",
-            b"{}" * 100,
-            b"null",
-            b"[null]",
-            b'{"__proto__": {}}',
-            b'{"data": {}, "data": []}',
-        ]
-    ),
-)
 
 
 @examples(300)
