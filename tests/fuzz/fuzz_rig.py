@@ -246,7 +246,11 @@ class Case:
 def mutated(draw: st.DrawFn, seeds: list[dict[str, Any]]) -> Case:
     """A valid seed (with a fresh id) changed at one place: surely invalid, or anything at all."""
     case = draw(_mutated(seeds))
-    if isinstance(case.event, dict) and case.event.get("id") in _SEED_IDS:
+    if (
+        isinstance(case.event, dict)
+        and isinstance(case.event.get("id"), str)
+        and case.event["id"] in _SEED_IDS
+    ):
         # A fresh id after drawing (drawing from it would make the draws differ run to run).
         case = dataclasses.replace(case, event={**case.event, "id": f"{case.event['id']}-fz{next(_fresh)}"})
     return case
