@@ -8,6 +8,7 @@ This is how agency systems and `fengqiao publish` hand events to the hub without
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,15 @@ def parse(codec: Codec, text: str | bytes | dict[str, Any]) -> Accepted:
         obj = decode(text) if isinstance(text, (str, bytes)) else text
     except Invalid as e:
         raise Refused(e.errors) from e
+    if isinstance(obj, Mapping) and not isinstance(obj, dict):
+        obj = dict(obj)
     if not isinstance(obj, dict):
         raise Refused([FieldError("", "a CloudEvent is a JSON object")])
+    # An optional attribute given as null is absent (the OpenAPI document says so); the SDK would
+    # refuse it. A required one stays, to be named missing below.
+    obj = {
+        k: v for k, v in obj.items() if v is not None or k in ("specversion", "id", "source", "type", "data")
+    }
     # Text, nesting and numbers first: nothing below (the SDK, the codec) need think of them. The
     # envelope's rules also refuse a missing id, which the SDK would invent (defeating deduplication).
     errors = tree_errors(obj) or envelope_errors(obj, codec.catalogue.events)

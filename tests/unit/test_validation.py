@@ -128,3 +128,16 @@ def test_the_envelope() -> None:
     assert fields(datacontenttype="text/xml") == ["datacontenttype"]
     assert fields(traceparent="00-abc") == []  # an extension is allowed, as CloudEvents says
     assert fields(Bad_Name="x") == ["'Bad_Name'"]
+
+
+def test_a_null_optional_attribute_is_absent_and_spreadsheets_read_the_reasons_in_chinese() -> None:
+    from fengqiao.connectors.cloudevents_json import parse
+    from fengqiao.connectors.spreadsheet.rows import reason_zh
+    from fengqiao.scenario import demo_events
+    from fengqiao.schemas.catalogue import load
+    from fengqiao.schemas.codec import Codec
+
+    event = {**demo_events(1)[0], "subject": None, "correlationid": None}
+    assert parse(Codec(load(), {}), event).envelope.subject == event["data"]["case_id"]
+    assert reason_zh(text_error("x", "a\x00b").reason).startswith("含有不可见的控制字符")  # type: ignore[union-attr]
+    assert reason_zh(id_error("id", "a/b").reason).startswith("编号格式不正确")  # type: ignore[union-attr]
