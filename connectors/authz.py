@@ -19,7 +19,6 @@ naming oneself in the opening event gives nothing: the opening event is judged o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -30,7 +29,6 @@ from fengqiao.streams.engine import mappings
 from fengqiao.streams.grants import ENVELOPE_FIELD
 
 CaseLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
-STRICT_DIVISION = re.compile(r"\d{6}|\d{9}|\d{12}", re.ASCII)  # fullmatch: no other digits, no newline
 
 
 class Forbidden(Exception):
@@ -179,7 +177,7 @@ class Authorizer:
             )
         grants = self.directory.grants_for(agency, env.type)
         for field_name, code in named:
-            if not isinstance(code, str) or not STRICT_DIVISION.fullmatch(code):
+            if not isinstance(code, str) or not DIVISION_RE.match(code):
                 raise Forbidden("every-place", f"{field_name}: {code!r} is not a division code")
             if in_area(agency, code) or near(code, known) or any(g.covers(field_name, code) for g in grants):
                 continue

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -24,19 +22,10 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from .catalogue import Catalogue, EventType
 from .framing import frame, unframe
+from .validation import FieldError, division_reason, quote, ric_reason
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_DIVISION = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path or '(record)'}: {self.reason}"
 
 
 class ValidationFailed(ValueError):
@@ -56,11 +45,9 @@ class UnknownSchema(LookupError):
 
 def _check(kind: str, value: Any) -> str | None:
     """Semantic check named by a schema's ``fengqiao.check``; returns the reason it fails."""
-    if value is None:
-        return None
     if isinstance(value, str):
         return _check_text(kind, value)
-    return _check_uncached(kind, value)
+    return None  # a value of another type is refused as such already
 
 
 @lru_cache(maxsize=1 << 16)
@@ -72,12 +59,14 @@ def _check_text(kind: str, value: str) -> str | None:
 
 def _check_uncached(kind: str, value: Any) -> str | None:
     if kind == "cn.ric":
+        if (form := ric_reason(value)) is not None:
+            return form
         try:
             ric.validate(value)
         except StdnumError as e:
             return f"not a valid resident identity card number ({e.message})"
-    elif kind == "division-code" and not _DIVISION.match(value):
-        return "an administrative division code has 6, 9 or 12 digits"
+    elif kind == "division-code":
+        return division_reason(value)
     return None
 
 
@@ -152,9 +141,7 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
             if len(schema) == 2:  # ["null", X]: X's own reason is the useful one
                 errors.extend(trial)
                 return None
-        errors.append(
-            FieldError(path, f"expected {_type_name(schema)}, got {json.dumps(value, ensure_ascii=False)}")
-        )
+        errors.append(FieldError(path, f"expected {_type_name(schema)}, got {quote(value)}"))
         return None
     t = schema["type"] if isinstance(schema, dict) else schema
     if isinstance(schema, dict) and "name" in schema and t in ("record", "enum", "fixed"):
@@ -164,9 +151,7 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
     logical = schema.get("logicalType") if isinstance(schema, dict) else None
 
     def bad(expected: str) -> None:
-        errors.append(
-            FieldError(path, f"expected {expected}, got {json.dumps(value, ensure_ascii=False, default=str)}")
-        )
+        errors.append(FieldError(path, f"expected {expected}, got {quote(value)}"))
 
     if t == "record":
         if not isinstance(value, dict):
@@ -254,24 +239,62 @@ def from_json(schema: Any, value: Any, path: str, errors: list[FieldError], name
 
 
 def check_record(schema: Any, value: Any, path: str = "") -> list[FieldError]:
-    """The semantic checks on an already-typed record (e.g. one decoded from Kafka)."""
+    """The semantic checks on an already-typed record (e.g. one decoded from Kafka). A plan of where
+    the checks are is made once per schema, so the parts of a record without one are not walked."""
+    hit = _PLANS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _PLANS[id(schema)] = (schema, _plan(schema, named_types_of(schema), frozenset()))
     errors: list[FieldError] = []
+    if hit[1] is not None:
+        _run(hit[1], value, path, errors)
+    return errors
+
+
+_PLANS: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (schema, its plan or None: no check in it)
+
+
+def _plan(schema: Any, named: dict[str, Any], inside: frozenset[int]) -> Any:
+    """("record", [(field, check kind, inner plan)]), ("union", [plans]), ("array", plan), or None."""
+    if isinstance(schema, str):
+        schema = named.get(schema)
     if isinstance(schema, list):
-        for s in schema:
-            if isinstance(s, dict) and s.get("type") == "record" and isinstance(value, dict):
-                errors += check_record(s, value, path)
-    elif isinstance(schema, dict) and schema.get("type") == "record" and isinstance(value, dict):
+        branches = [p for b in schema if (p := _plan(b, named, inside)) is not None]
+        return ("union", branches) if branches else None
+    if not isinstance(schema, dict) or id(schema) in inside:
+        return None
+    t = schema.get("type")
+    if t == "record":
+        fields = []
         for f in schema["fields"]:
-            fp = f"{path}.{f['name']}".lstrip(".")
-            v = value.get(f["name"])
-            reason = _check(f["fengqiao.check"], v) if "fengqiao.check" in f else None
+            inner = _plan(f["type"], named, inside | {id(schema)})
+            if f.get("fengqiao.check") or inner is not None:
+                fields.append((f["name"], f.get("fengqiao.check"), inner))
+        return ("record", fields) if fields else None
+    if t == "array":
+        inner = _plan(schema["items"], named, inside)
+        return ("array", inner) if inner is not None else None
+    if isinstance(t, (dict, list)) or t in named:
+        return _plan(t, named, inside)
+    return None
+
+
+def _run(plan: Any, value: Any, path: str, errors: list[FieldError]) -> None:
+    tag, body = plan
+    if tag == "record" and isinstance(value, dict):
+        for name, kind, inner in body:
+            v = value.get(name)
+            fp = f"{path}.{name}".lstrip(".")
+            reason = _check(kind, v) if kind else None
             if reason:
                 errors.append(FieldError(fp, reason))
-            errors += check_record(f["type"], v, fp)
-    elif isinstance(schema, dict) and schema.get("type") == "array" and isinstance(value, list):
+            if inner is not None and v is not None:
+                _run(inner, v, fp, errors)
+    elif tag == "union":
+        for branch in body:
+            _run(branch, value, path, errors)
+    elif tag == "array" and isinstance(value, list):
         for i, v in enumerate(value):
-            errors += check_record(schema["items"], v, f"{path}[{i}]")
-    return errors
+            _run(body, v, f"{path}[{i}]", errors)
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})

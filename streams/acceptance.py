@@ -3,7 +3,8 @@
 A record that decodes may still be refused: its type, key, subject and case id disagree, it sits
 on another workflow's topic, or an agency forged a decision only the hub takes. The workers
 dead-letter such a record; replay and the sinks must skip the very same ones, or their state would
-differ from the workers' (replay equals live).
+differ from the workers' (replay equals live). An agency's record produced straight to Kafka is held
+to the input rules of every other way in (schemas/validation.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from fengqiao.schemas.catalogue import EventType
+from fengqiao.schemas.codec import check_record
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
+from fengqiao.schemas.validation import record_errors
 
 from .topics import CASE_UPDATES, DEAD_LETTERS, PREFIX, topic_for
 
@@ -34,6 +37,10 @@ def refusal(
         return "invalid", f"{ev.name} belongs on {topic_for(ev)}, not {topic}"
     if ev.direction == "hub" and env.source != HUB_SOURCE:
         return "unauthorised", f"{ev.name} is decided by the hub; {env.source!r} cannot publish it"
+    if env.source != HUB_SOURCE:  # an agency's record may come straight to Kafka: the input rules
+        errors = record_errors(env, record) or check_record(ev.expanded, record, "data")
+        if errors:
+            return "invalid", "; ".join(map(str, errors))
     return None
 
 

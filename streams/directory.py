@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -52,12 +51,13 @@ from typing import Any
 import yaml
 
 from fengqiao.schemas.catalogue import AVRO_DIR
+from fengqiao.schemas.validation import AGENCY_ID_RE as ID_RE
+from fengqiao.schemas.validation import DIVISION_RE
 
 from .grants import Grant, GrantError
 from .grants import check as check_grants
 
-DIVISION_RE = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# The directory's codes and ids follow the input rules (ASCII digits, anchored at \Z).
 FILE_NAMES = ("agencies.yaml", "agencies.yml", "agencies.csv")
 DEMO_DIR = Path(__file__).resolve().parent.parent / "infra" / "deployments" / "demo"
 

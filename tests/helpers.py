@@ -110,7 +110,7 @@ class HubBroker:
         self.send(release_event(etype, case_id, t, source, **fields))
 
     def case(self, case_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=10)
+        r = httpx.get(f"{self.hub.endpoints.workers[0]}/cases/{case_id}/", follow_redirects=True, timeout=30)
         return r.json() if r.status_code == 200 else None
 
     def wait(

@@ -8,7 +8,6 @@ Every refusal has one shape: ``{"error": {"status", "rule", "message", "fields":
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fengqiao import logs
+from fengqiao.schemas.validation import Invalid, decode, id_error
 
 from ..authz import Forbidden
 from ..runtime import HubLink
@@ -183,7 +183,7 @@ def create_app(service: Service | None = None) -> FastAPI:
         batch is all or nothing."""
         service = _service(request)
         _content_type(request)
-        doc = _json(await _body(request, service.max_body_bytes))
+        doc = _json(await _body(request, service.max_body_bytes), service.max_body_bytes)
         answer = await (service.intake.batch if isinstance(doc, list) else service.intake.one)(agency, doc)
         return JSONResponse(answer.body, answer.status, answer.headers)
 
@@ -192,6 +192,7 @@ def create_app(service: Service | None = None) -> FastAPI:
         summary="A case the agency is party to or that lies in its area 查询案件",
         response_model=Case,
         responses={
+            400: {"model": Error, "description": "not a case id (rule invalid-request; docs/publishing.md)"},
             403: {"model": Error, "description": "rule own-jurisdiction"},
             404: {"model": Error, "description": "no such case"},
             **_REFUSALS,
@@ -200,6 +201,13 @@ def create_app(service: Service | None = None) -> FastAPI:
     async def get_case(request: Request, case_id: str, agency: Agency) -> JSONResponse:
         """The case's state. It holds personal data: every read is logged with the agency."""
         service = _service(request)
+        if (bad := id_error("case_id", case_id)) is not None:
+            raise ApiError(
+                400,
+                "invalid-request",
+                "案件编号不合格 (not a case id)",
+                [FieldProblem(field=bad.path, reason=bad.reason)],
+            )
         case = await _hub(service.hub.case(case_id))
         if case is None:
             raise ApiError(404, "case-unknown", f"没有此案件 (no case {case_id!r})")
@@ -294,16 +302,17 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _json(body: bytes) -> Any:
+def _json(body: bytes, limit: int) -> Any:
+    """The body decoded, its nesting checked first (schemas/validation.py: deep JSON never reaches
+    the decoder's recursion)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        return decode(body, limit=limit)
+    except Invalid as e:
         raise ApiError(
             400,
             "invalid-json",
-            f"请求体不是合法 JSON (the body is not JSON{where})",
-            [FieldProblem(field="", reason=str(e))],
+            "请求体不是合法 JSON，或嵌套过深 (the body is not JSON the hub takes: see fields)",
+            [FieldProblem(field=fe.path, reason=fe.reason) for fe in e.errors],
         ) from e
 
 

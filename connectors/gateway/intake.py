@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fengqiao import logs
+from fengqiao.schemas.validation import id_error, type_of
 
 from ..authz import Forbidden
 from ..cloudevents_json import Refused, parse
@@ -108,8 +109,12 @@ def conflict(key: Key) -> ErrorDetail:
 
 
 def _key(event: Mapping[str, Any]) -> Key | None:
+    """(source, id) when both are ids by the input rules; else None (the event is refused anyway,
+    and an odd id never reaches the answer store, the ledger look-up or the answer)."""
     source, eid = event.get("source"), event.get("id")
-    return (source, eid) if isinstance(source, str) and isinstance(eid, str) and source and eid else None
+    if id_error("source", source, agency=True) is None and id_error("id", eid) is None:
+        return (source, eid)
+    return None
 
 
 class Intake:
@@ -126,6 +131,7 @@ class Intake:
                 400,
                 "invalid-event",
                 "请求体须为一个 CloudEvent 对象或其数组 (send one CloudEvent object or an array)",
+                [FieldProblem(field="", reason=f"a CloudEvent is a JSON object, not {type_of(event)}")],
             )
         key = _key(event)
         prior = None
@@ -356,7 +362,7 @@ def _held_back(i: int, event: Any) -> ItemResult:
 
 def _id(event: Any) -> str | None:
     eid = event.get("id") if isinstance(event, dict) else None
-    return eid if isinstance(eid, str) else None
+    return eid if id_error("id", eid) is None else None
 
 
 def _status(e: RecordError) -> int:

@@ -241,6 +241,17 @@ _REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^expected one of (.*), got (.*)$"), "不是可选值：{1}；应为 {0} 之一"),
     (re.compile(r"^expected (.*), got (.*)$"), "格式不正确：{1}（应为 {0}）"),
     (re.compile(r"^unknown field; (.*)$"), "模板中没有这一列（{0}）"),
+    # The input rules (schemas/validation.py)
+    (
+        re.compile(r"^holds a (?:control character|lone surrogate) \((U\+[0-9A-F]+)\) at position (\d+)$"),
+        "含有不可见的控制字符（{0}，第 {1} 位之后），请删除后重填",
+    ),
+    (
+        re.compile(r"^is (\d+) characters long; (?:an id has )?at most (\d+)$"),
+        "内容过长：{0} 个字符，最多 {1} 个",
+    ),
+    (re.compile(r"^(.*) is not an id: .*$"), "编号格式不正确：{0}（只能用英文字母、数字和 . _ : -）"),
+    (re.compile(r"^is empty or only whitespace$"), "不能为空或只有空格"),
 ]
 
 

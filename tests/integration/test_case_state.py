@@ -30,7 +30,7 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _cases(hub) -> dict[str, dict]:
-    return {c["case_id"]: c for c in httpx.get(f"{hub.endpoints.workers[0]}/cases/", timeout=10).json()}
+    return {c["case_id"]: c for c in httpx.get(f"{hub.endpoints.workers[0]}/cases/", timeout=30).json()}
 
 
 def _wait(what: str, check, timeout: float = 90.0):

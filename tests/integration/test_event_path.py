@@ -82,7 +82,13 @@ def test_garbage_goes_to_dead_letters_and_the_next_record_is_processed(hub: Hub)
             )
             published = await pub.publish(good.envelope, good.record)
         dead = await collect(hub.bootstrap, topics.DEAD_LETTERS, lambda m: m.key == b"DLQ-1")
-        updates = await collect(hub.bootstrap, topics.CASE_UPDATES, lambda m: m.key == b"DLQ-1")
+        # The update the agency's record caused: the hub's decisions on the case update it too, and
+        # on a loaded machine they may come in the same fetch.
+        updates = await collect(
+            hub.bootstrap,
+            topics.CASE_UPDATES,
+            lambda m: m.key == b"DLQ-1" and header(m, "ce_causationid") == good.envelope.id,
+        )
         return published.partition, dead, updates
 
     partition, dead, updates = asyncio.run(go())

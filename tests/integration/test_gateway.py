@@ -303,7 +303,7 @@ async def test_tasks_after_a_release_notice(gateway: httpx.AsyncClient, agencies
 
 
 async def _eventually(
-    http: httpx.AsyncClient, path: str, headers: dict[str, str], ok: Any, timeout: float = 30.0
+    http: httpx.AsyncClient, path: str, headers: dict[str, str], ok: Any, timeout: float = 120.0
 ) -> httpx.Response:
     """GET until ``ok(response)``: the worker folds an accepted event a moment after the ledger has it."""
     loop = asyncio.get_running_loop()

@@ -60,7 +60,7 @@ def test_a_second_up_on_the_same_folder_is_refused_and_touches_nothing(tmp_path:
         lock_before = (tmp_path / LOCK_NAME).read_bytes()
 
         t0 = time.monotonic()
-        second = subprocess.run(UP, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+        second = subprocess.run(UP, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
         took = time.monotonic() - t0
         said = " ".join((second.stdout + second.stderr).split())  # as one line: the console wraps at 140
 
@@ -70,14 +70,14 @@ def test_a_second_up_on_the_same_folder_is_refused_and_touches_nothing(tmp_path:
         assert running["bootstrap"] in said and running["gateway"] in said and running["registry"] in said
         assert "FENGQIAO_DATA_DIR" in said
         assert "Traceback" not in said and "hub is up" not in said
-        assert took < 30, f"the refusal took {took:.1f} s"
+        assert took < 90, f"the refusal took {took:.1f} s"  # it must not wait for the hub; bound generous
 
         # Nothing of the first hub's was touched, and it still answers.
         assert (tmp_path / "runtime.json").read_bytes() == runtime_before
         assert (tmp_path / LOCK_NAME).read_bytes() == lock_before
         assert first.poll() is None
         for worker in running["workers"]:
-            assert httpx.get(f"{worker}/ready/", timeout=10).status_code == 200
+            assert httpx.get(f"{worker}/ready/", timeout=30).status_code == 200
         # `case show` still finds the first hub through its runtime file: "no such case", not "no hub".
         shown = run_cli(tmp_path, "case", "show", "XS-0000-NONE", timeout=60)
         assert shown.returncode == 1 and "no case" in shown.stderr, shown.stderr

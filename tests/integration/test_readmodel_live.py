@@ -145,7 +145,7 @@ class Hubside:
         return out
 
 
-async def until(what: str, cond: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
+async def until(what: str, cond: Callable[[], Awaitable[Any]], timeout: float = 180.0) -> Any:
     """Poll ``cond`` until it returns something truthy; fail naming ``what`` (the condition ends the wait)."""
     deadline = time.monotonic() + timeout
     while True:

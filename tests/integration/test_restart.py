@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _cases(hub) -> dict[str, dict]:
-    return {c["case_id"]: c for c in httpx.get(f"{hub.endpoints.workers[0]}/cases/", timeout=10).json()}
+    return {c["case_id"]: c for c in httpx.get(f"{hub.endpoints.workers[0]}/cases/", timeout=30).json()}
 
 
 def _settled(hub, want: int, timeout: float = 60.0) -> dict[str, dict]:

@@ -21,7 +21,7 @@ CASES = [f"XS-2026-W{n:03d}" for n in range(16)]
 
 
 def _holders(workers: list[str], case_id: str) -> dict[str, int]:
-    return {w: httpx.get(f"{w}/cases/{case_id}/", timeout=10).status_code for w in workers}
+    return {w: httpx.get(f"{w}/cases/{case_id}/", timeout=30).status_code for w in workers}
 
 
 def test_two_workers_split_the_cases_and_send_readers_to_the_holder(tmp_path: Path) -> None:
@@ -50,12 +50,12 @@ def test_two_workers_split_the_cases_and_send_readers_to_the_holder(tmp_path: Pa
             assert sorted(codes.values()) == [200, 421], f"{case_id}: {codes}"
         held = {w: [c for c in CASES if seen[c][w] == 200] for w in workers}
         assert all(held.values()), f"one worker holds every case: {held}"
-        ready = [httpx.get(f"{w}/ready/", timeout=10).json() for w in workers]
+        ready = [httpx.get(f"{w}/ready/", timeout=30).json() for w in workers]
         assert sorted(r["assigned"] for r in ready) == [10, 10]  # 5 workflow topics x 4 partitions, halved
         # Each case applied once, on the worker holding it; `case show` finds it whichever worker it asks.
         for w, cases in held.items():
             for c in cases:
-                case = httpx.get(f"{w}/cases/{c}/", timeout=10).json()
+                case = httpx.get(f"{w}/cases/{c}/", timeout=30).json()
                 assert [e["type"] for e in case["events"]].count("ReleaseNoticeIssued") == 1
         shown = run_cli(tmp_path, "case", "show", CASES[-1], "--json")
         assert shown.returncode == 0, shown.stderr
@@ -80,7 +80,7 @@ def test_a_worker_taking_over_rebuilds_the_cases_from_the_log(tmp_path: Path) ->
                     )
 
         def held(worker: str) -> dict[str, dict]:
-            return {c["case_id"]: c for c in httpx.get(f"{worker}/cases/", timeout=10).json()}
+            return {c["case_id"]: c for c in httpx.get(f"{worker}/cases/", timeout=30).json()}
 
         def settled(worker: str) -> dict[str, dict]:
             deadline, last = time.monotonic() + 60, {}
@@ -101,6 +101,6 @@ def test_a_worker_taking_over_rebuilds_the_cases_from_the_log(tmp_path: Path) ->
         asyncio.run(hub._wait_workers_ready())
         after = settled(hub.workers[0].web)
         assert after == before
-        assert httpx.get(f"{hub.workers[0].web}/ready/", timeout=10).json()["caught_up"]
+        assert httpx.get(f"{hub.workers[0].web}/ready/", timeout=30).json()["caught_up"]
     finally:
         bg.stop()
