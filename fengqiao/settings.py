@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".fengqiao"), description="where the hub keeps its files")
     app_id: str = "fengqiao-hub"
     partitions: int = Field(default=4, ge=1, description="partitions of each workflow topic")
-    replication: int = Field(default=1, ge=1)
+    # Topic settings the hub creates its topics with (streams/topics.py); the defaults suit the one
+    # embedded broker, infra/deployments/cluster/ sets them for three brokers (docs/deployment.md).
+    replication: int = Field(default=1, ge=1, description="replication factor of every hub topic")
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of every hub topic; unset = the broker's default",
+    )
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, description="retention set on every hub topic")
     # Faust tuning; the embedded broker makes a group join wait about half the session timeout.
     session_timeout_s: float = 2.0
@@ -61,6 +68,15 @@ class Settings(BaseSettings):
     gateway_auth_burst: int = Field(
         default=20, ge=1, description="failed API keys one address may try at once"
     )
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> Settings:
+        # Kafka would create such a topic, then refuse every acks=all write to it: refuse it at start.
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) exceeds replication ({self.replication})"
+            )
+        return self
 
     @property
     def ledger_url(self) -> str:

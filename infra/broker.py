@@ -151,19 +151,21 @@ class TopicSpec:
     partitions: int
     replication: int = 1
     retention_ms: int = 7 * 24 * 3600 * 1000
+    # delete, never compact: the keys are case ids and every record is a fact, so compaction would drop
+    # records the archiver or a sink has not read yet (docs/deployment.md, "Topic settings").
     cleanup_policy: str = "delete"
+    min_insync_replicas: int | None = None  # None: not set, the broker's default applies
+
+    def configs(self) -> dict[str, str]:
+        """The topic configs the topic is created with (what the deployment tests compare against)."""
+        # Every config is set explicitly: the embedded broker answers DescribeConfigs with nothing otherwise.
+        out = {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
+        if self.min_insync_replicas is not None:
+            out["min.insync.replicas"] = str(self.min_insync_replicas)
+        return out
 
     def new_topic(self) -> NewTopic:
-        # Every config is set explicitly: the embedded broker answers DescribeConfigs with nothing otherwise.
-        return NewTopic(
-            self.name,
-            self.partitions,
-            self.replication,
-            topic_configs={
-                "retention.ms": str(self.retention_ms),
-                "cleanup.policy": self.cleanup_policy,
-            },
-        )
+        return NewTopic(self.name, self.partitions, self.replication, topic_configs=self.configs())
 
 
 async def wait_ready(bootstrap: str, timeout: float = 20.0) -> None:

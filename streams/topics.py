@@ -29,5 +29,15 @@ def topic_for(event: EventType, case_workflow: str | None = None) -> str:
 
 
 def all_topics(catalogue: Catalogue, settings: Settings) -> list[TopicSpec]:
+    """Every hub topic with the partitions, replication and configs `Hub.start` creates it with."""
     names = [workflow_topic(w) for w in catalogue.workflows()] + [CASE_UPDATES, DEAD_LETTERS]
-    return [TopicSpec(n, settings.partitions, settings.replication, settings.retention_ms) for n in names]
+    return [
+        TopicSpec(
+            n,
+            settings.partitions,
+            settings.replication,
+            settings.retention_ms,
+            min_insync_replicas=settings.min_insync_replicas,
+        )
+        for n in names
+    ]
