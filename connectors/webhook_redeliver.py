@@ -60,14 +60,14 @@ async def redeliver(
                     )
                     continue
                 try:
-                    secret = endpoint.secret_value()
+                    keys = endpoint.signing_keys()
                 except ConnectorFailed as e:  # this agency's secret is missing: say so, go on with others
                     out.append(Redelivery(*row, "failed", f.attempts, str(e)))
                     continue
                 r = await deliver(
                     http,
                     endpoint.url,
-                    secret,
+                    keys,
                     f.payload,
                     policy,
                     agency=f.agency,
