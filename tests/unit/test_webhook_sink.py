@@ -192,7 +192,7 @@ async def test_start_refuses_what_cannot_work(
     with pytest.raises(ConnectorFailed, match="environment variable QS_JO_1_SECRET is not set"):
         await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
     monkeypatch.setenv("QS_JO_1_SECRET", "short")
-    with pytest.raises(ConnectorFailed, match="has 5 characters; use at least 16"):
+    with pytest.raises(ConnectorFailed, match="a key of 5 bytes; use at least 16"):
         await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
     monkeypatch.setenv("QS_JO_1_SECRET", harness.secrets["qs-jo-1"])
     sink = await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
