@@ -154,6 +154,7 @@ class WebhookSink(Sink[Config]):
             agency=agency,
             event_id=record.event_id,
             on_retry=self._on_retry,
+            legacy_signature=endpoint.legacy_signature,
         )
         log_ = self.deliveries
         if result.delivered:

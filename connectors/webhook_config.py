@@ -35,6 +35,11 @@ class Endpoint(BaseModel):
     previous_secret_env: str | None = Field(
         default=None, description="name of an environment variable holding the previous secret"
     )
+    legacy_signature: bool = Field(
+        default=False,
+        description="also send the old Fengqiao-Signature header, until the agency's receiver checks "
+        "the Standard Webhooks ones (a migration aid: drop it then)",
+    )
 
     @field_validator("url")
     @classmethod

@@ -125,12 +125,13 @@ async def post_once(
     event_id: str,
     attempt: int,
     timeout_s: float,
+    legacy_signature: bool = False,
 ) -> Attempt:
     delivery = delivery_id(agency, event_id)
     headers = {
         "Content-Type": CONTENT_TYPE,
         "User-Agent": USER_AGENT,
-        **signature.sign(keys, delivery, body),
+        **signature.sign(keys, delivery, body, legacy=legacy_signature),
         "Fengqiao-Event-Id": event_id,
         "Fengqiao-Delivery-Id": delivery,  # = webhook-id; kept for receivers that dedupe on it already
         "Fengqiao-Attempt": str(attempt),
@@ -156,10 +157,12 @@ async def deliver(
     event_id: str,
     first_attempt: int = 1,
     on_retry: Any = None,
+    legacy_signature: bool = False,
 ) -> Result:
     """POST until delivered, a permanent refusal, or ``policy.max_attempts`` spent (this call's).
 
-    ``keys`` sign every attempt: the endpoint's current key first, then any still being rotated out.
+    ``keys`` sign every attempt: the endpoint's current key first, then any still being rotated out;
+    ``legacy_signature`` adds the pre-Standard-Webhooks header for a receiver not yet moved.
     """
     error = ""
     for n in range(1, policy.max_attempts + 1):
@@ -173,6 +176,7 @@ async def deliver(
             event_id=event_id,
             attempt=attempt,
             timeout_s=policy.timeout_s,
+            legacy_signature=legacy_signature,
         )
         if got.outcome == "delivered":
             return Result(True, n)

@@ -14,7 +14,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class Received:
     attempt: int
     signed_at: int  # the signature's timestamp
     body: dict[str, Any]
+    raw: bytes = b""  # the body and headers exactly as received, to check them again in a test
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,6 +184,8 @@ class WebhookHarness(SinkHarness):
                 int(request.headers.get("fengqiao-attempt", "0")),
                 signed_at,
                 event,
+                body,
+                dict(request.headers),
             )
         )
         return JSONResponse({"ok": True})

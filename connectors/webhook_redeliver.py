@@ -73,6 +73,7 @@ async def redeliver(
                     agency=f.agency,
                     event_id=f.event_id,
                     first_attempt=f.attempts + 1,
+                    legacy_signature=endpoint.legacy_signature,
                 )
                 total = f.attempts + r.attempts
                 if r.delivered:

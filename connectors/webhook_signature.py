@@ -10,7 +10,9 @@ check for the hub's own harness, which must run without that library installed.
 Secrets are ``whsec_<base64 of the key bytes>``. A secret configured before the hub followed the
 spec (any other text, e.g. 64 hex digits) keeps its key: the HMAC was keyed with its UTF-8 bytes,
 and still is — its ``whsec_`` form is ``whsec_`` + base64 of those bytes (`whsec`), which is what
-a receiver gives its library. So stored endpoints go on working unchanged.
+a receiver gives its library. So stored endpoints go on working unchanged; an endpoint whose
+receiver still checks the old header gets it too while its configuration says
+``legacy_signature: true``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Mapping, Sequence
 PREFIX = "whsec_"
 TOLERANCE_S = 300  # the spec's (and the libraries') five minutes either side
 ID, TIMESTAMP, SIGNATURE = "webhook-id", "webhook-timestamp", "webhook-signature"
+LEGACY = "Fengqiao-Signature"  # the hub's own header before Standard Webhooks, sent only on request
 
 
 class BadSignature(ValueError):
@@ -61,16 +64,33 @@ def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode("ascii")
 
 
-def sign(keys: Sequence[bytes], msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt, signed with every key (current first)."""
+def legacy_signature(keys: Sequence[bytes], body: bytes, timestamp: int) -> str:
+    """The old ``Fengqiao-Signature: t=<unix seconds>,v1=<hex HMAC of "{t}.{body}">`` (one v1 a key)."""
+    macs = (hmac.new(k, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest() for k in keys)
+    return ",".join([f"t={timestamp}", *(f"v1={m}" for m in macs)])
+
+
+def sign(
+    keys: Sequence[bytes],
+    msg_id: str,
+    body: bytes,
+    timestamp: int | None = None,
+    *,
+    legacy: bool = False,
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt, signed with every key (current first);
+    with ``legacy`` also the old ``Fengqiao-Signature``, for a receiver not yet moved to the spec."""
     if not keys:
         raise ValueError("no key to sign with")
     ts = int(time.time()) if timestamp is None else timestamp
-    return {
+    headers = {
         ID: msg_id,
         TIMESTAMP: str(ts),
         SIGNATURE: " ".join(signature(k, msg_id, ts, body) for k in keys),
     }
+    if legacy:
+        headers[LEGACY] = legacy_signature(keys, body, ts)
+    return headers
 
 
 def verify(

@@ -8,6 +8,8 @@ against the library on the same requests; so is the snippet docs/webhooks.md giv
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import time
 from datetime import UTC, datetime
@@ -45,14 +47,22 @@ async def sent(ep: Endpoint, body: bytes = BODY) -> httpx.Request:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as http:
         result = await wd.deliver(
-            http, ep.url, ep.signing_keys(), body, POLICY, agency=ep.agency, event_id="e-1"
+            http,
+            ep.url,
+            ep.signing_keys(),
+            body,
+            POLICY,
+            agency=ep.agency,
+            event_id="e-1",
+            legacy_signature=ep.legacy_signature,  # as WebhookSink._deliver passes it
         )
     assert result.delivered and len(seen) == 1
     return seen[0]
 
 
 def received(request: httpx.Request) -> tuple[bytes, dict[str, str]]:
-    return request.content, dict(request.headers)
+    """The body and headers a receiver's framework hands it (names case-insensitive: lower here)."""
+    return request.content, {k.lower(): v for k, v in request.headers.items()}
 
 
 async def test_a_delivery_verifies_with_the_standard_webhooks_library() -> None:
@@ -184,3 +194,27 @@ def test_the_receiver_snippet_in_the_integrators_guide_works() -> None:
             verify(bad_secret, headers, bad_body)
     with pytest.raises(ValueError, match="too old"):
         verify(secret, ws.sign([ws.signing_key(secret)], "d-1", BODY, int(time.time()) - 3600), BODY)
+
+
+def old_receiver_check(secret: str, header: str, body: bytes) -> None:
+    """What docs/webhooks.md told receivers to do before Standard Webhooks (Fengqiao-Signature)."""
+    fields = [item.strip().partition("=")[::2] for item in header.split(",")]
+    t = int(next(v for k, v in fields if k == "t"))
+    assert abs(time.time() - t) <= 300
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, v) for k, v in fields if k == "v1"):
+        raise ValueError("Fengqiao-Signature does not match the body")
+
+
+async def test_legacy_signature_keeps_a_receiver_not_yet_moved_working() -> None:
+    body, headers = received(await sent(endpoint(secret=LEGACY, legacy_signature=True)))
+    old_receiver_check(LEGACY, headers["fengqiao-signature"], body)
+    assert headers["fengqiao-signature"].startswith(f"t={headers['webhook-timestamp']},v1=")
+    Webhook(LEGACY.encode()).verify(body, headers)  # and the new headers are there beside it
+    with pytest.raises(ValueError):
+        old_receiver_check(LEGACY, headers["fengqiao-signature"], body + b" ")
+    new = ws.new_secret()  # rotating while still legacy: one v1 a key in the old header too
+    body, headers = received(await sent(endpoint(secret=new, previous_secret=LEGACY, legacy_signature=True)))
+    old_receiver_check(LEGACY, headers["fengqiao-signature"], body)
+    body, headers = received(await sent(endpoint(secret=LEGACY)))
+    assert "fengqiao-signature" not in headers  # off unless asked for
