@@ -13,7 +13,6 @@ the dead letters with its context (``errors.tolerance: all``, the default) or th
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.schemas.envelope import Envelope
+
+from .retry import full_jitter
 
 if TYPE_CHECKING:
     from .conformance import Harness
@@ -38,13 +39,14 @@ class ErrorPolicy(BaseModel):
         default="all", description="all: dead-letter a failing record and go on; none: stop the connector"
     )
     retries: int = Field(default=5, ge=0, description="retries of a retriable failure before giving up")
-    backoff_initial_s: float = Field(default=0.5, gt=0, description="first retry delay")
-    backoff_max_s: float = Field(default=60.0, gt=0, description="longest retry delay")
+    backoff_initial_s: float = Field(
+        default=0.5, gt=0, description="ceiling of the first retry delay (full jitter: 0 up to it)"
+    )
+    backoff_max_s: float = Field(default=60.0, gt=0, description="cap on every retry delay")
 
     def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter before retry ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        """Exponential backoff with full jitter before retry ``attempt`` (1-based): see `retry.py`."""
+        return full_jitter(attempt, self.backoff_initial_s, self.backoff_max_s)
 
 
 class ConnectorConfig(BaseModel):

@@ -5,11 +5,11 @@ was delivered or failed is `webhook_state.py`; the configuration is `webhook_con
 failures again `webhook_redeliver.py`. docs/webhooks.md is the integrators' side.
 
 Order is kept per case: the runtime writes one record at a time per partition, and `write` retries
-inside itself (backoff with full jitter), so the later events of a case wait behind a failing one.
-After ``max_attempts`` the failure is recorded with its payload (`fengqiao webhooks redeliver`
-sends it again) and the record goes to the dead letters; deliveries of the same record to the
-other agencies happen regardless. A delivery is recorded before `write` returns and checked before
-every POST: a record read again after a crash is not sent again.
+inside itself (`retry.py`: capped exponential backoff, full jitter), so the later events of a case
+wait behind a failing one. After ``max_attempts`` the failure is recorded with its payload
+(`fengqiao webhooks redeliver` sends it again) and the record goes to the dead letters; deliveries
+of the same record to the other agencies happen regardless. A delivery is recorded before `write`
+returns and checked before every POST: a record read again after a crash is not sent again.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ CaseLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 class WebhookSink(Sink[Config]):
-    """Delivers each agency the handoffs, alerts and case updates addressed to it, signed (HMAC-SHA256)."""
+    """Delivers each agency the handoffs, alerts and case updates addressed to it, signed."""
 
     Config = Config
     summary = "POSTs each agency the handoffs, alerts and case updates addressed to it, signed, with retries"
@@ -51,7 +51,7 @@ class WebhookSink(Sink[Config]):
         super().__init__(config, context)
         self._endpoints = {e.agency: e for e in config.endpoints}
         self._lookup = case_lookup
-        self._secrets: dict[str, str] = {}
+        self._keys: dict[str, tuple[bytes, ...]] = {}
         self._log: DeliveryLog | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -68,7 +68,7 @@ class WebhookSink(Sink[Config]):
             unknown = [a for a in self._endpoints if a not in directory]
             if unknown:
                 raise ConnectorFailed(f"endpoints for agencies not in the directory: {', '.join(unknown)}")
-        self._secrets = {a: e.secret_value() for a, e in self._endpoints.items()}
+        self._keys = {a: e.signing_keys() for a, e in self._endpoints.items()}
         if self._lookup is None and self.context.hub is not None:
             self._lookup = self.context.hub.case
         self._log = DeliveryLog(self.context.state_dir)
@@ -148,12 +148,13 @@ class WebhookSink(Sink[Config]):
         result = await deliver(
             self._http,
             endpoint.url,
-            self._secrets[agency],
+            self._keys[agency],
             body,
             self.config.policy(),
             agency=agency,
             event_id=record.event_id,
             on_retry=self._on_retry,
+            legacy_signature=endpoint.legacy_signature,
         )
         log_ = self.deliveries
         if result.delivered:

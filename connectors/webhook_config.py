@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from .sdk import ConnectorConfig, ConnectorFailed
 from .webhook_delivery import Policy
+from .webhook_signature import signing_key
 
-MIN_SECRET = 16
+MIN_SECRET = 16  # bytes of key; the Standard Webhooks spec asks for 24 to 64, new_secret() makes 32
+_MAKE_ONE = "(make one: python -m fengqiao.connectors.webhook_signature)"
 
 
 class Endpoint(BaseModel):
@@ -20,8 +22,24 @@ class Endpoint(BaseModel):
 
     agency: str = Field(description="the agency's directory id (机构目录), e.g. qs-jo-1")
     url: str = Field(description="http(s) URL the events are POSTed to")
-    secret: SecretStr | None = Field(default=None, description="the HMAC secret shared with the agency")
+    secret: SecretStr | None = Field(
+        default=None,
+        description="the secret shared with the agency: whsec_<base64> (or, from before Standard "
+        "Webhooks, any text of 16+ characters, keyed by its UTF-8 bytes)",
+    )
     secret_env: str | None = Field(default=None, description="name of an environment variable holding it")
+    previous_secret: SecretStr | None = Field(
+        default=None,
+        description="while rotating: the secret being replaced; requests carry a signature with each",
+    )
+    previous_secret_env: str | None = Field(
+        default=None, description="name of an environment variable holding the previous secret"
+    )
+    legacy_signature: bool = Field(
+        default=False,
+        description="also send the old Fengqiao-Signature header, until the agency's receiver checks "
+        "the Standard Webhooks ones (a migration aid: drop it then)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -38,23 +56,38 @@ class Endpoint(BaseModel):
     def _one_secret(self) -> Endpoint:
         if (self.secret is None) == (self.secret_env is None):
             raise ValueError(f"endpoint {self.agency}: give exactly one of secret or secret_env")
+        if self.previous_secret is not None and self.previous_secret_env is not None:
+            raise ValueError(
+                f"endpoint {self.agency}: give at most one of previous_secret or previous_secret_env"
+            )
         return self
 
-    def secret_value(self) -> str:
-        """The secret; `ConnectorFailed` naming what to fix if it is missing or too short."""
-        if self.secret is not None:
-            value, where = self.secret.get_secret_value(), "secret"
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """The HMAC keys, current first (then the previous one, while rotating); `ConnectorFailed`
+        naming what to fix if a secret is missing, malformed or too short."""
+        keys = [self._key(self.secret, self.secret_env, "secret")]
+        if self.previous_secret is not None or self.previous_secret_env is not None:
+            keys.append(self._key(self.previous_secret, self.previous_secret_env, "previous_secret"))
+        return tuple(keys)
+
+    def _key(self, inline: SecretStr | None, env: str | None, name: str) -> bytes:
+        if inline is not None:
+            value, where = inline.get_secret_value(), name
         else:
-            assert self.secret_env is not None
-            value, where = os.environ.get(self.secret_env, ""), f"environment variable {self.secret_env}"
+            assert env is not None
+            value, where = os.environ.get(env, ""), f"environment variable {env}"
             if not value:
                 raise ConnectorFailed(f"endpoint {self.agency}: {where} is not set")
-        if len(value) < MIN_SECRET:
+        try:
+            key = signing_key(value)
+        except ValueError as e:
+            raise ConnectorFailed(f"endpoint {self.agency}: the {where}: {e} {_MAKE_ONE}") from None
+        if len(key) < MIN_SECRET:
             raise ConnectorFailed(
-                f"endpoint {self.agency}: the {where} has {len(value)} characters; use at least {MIN_SECRET} "
-                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+                f"endpoint {self.agency}: the {where} is a key of {len(key)} bytes; "
+                f"use at least {MIN_SECRET} {_MAKE_ONE}"
             )
-        return value
+        return key
 
 
 class Config(ConnectorConfig):

@@ -1,21 +1,17 @@
 """One webhook delivery (推送): the signed POST, its retries, and what a response means.
 
-The body is the event as a CloudEvent in structured JSON; the signature is HMAC-SHA256 over
-``"{t}.{body}"`` with the agency's secret, sent as ``Fengqiao-Signature: t=<unix seconds>,v1=<hex>``
-(the scheme docs/webhooks.md shows integrators how to check). Each attempt signs anew, so the
-timestamp says when it was sent and a receiver can refuse replays of old requests.
+The body is the event as a CloudEvent in structured JSON, signed as Standard Webhooks has it
+(`webhook_signature.py`; docs/webhooks.md shows integrators how to check). Each attempt signs anew,
+so the timestamp says when it was sent and a receiver can refuse replays of old requests. Retries
+wait as `retry.py` says (capped exponential backoff, full jitter), or as the receiver's Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import random
-import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,6 +21,9 @@ import httpx
 
 from fengqiao.schemas.codec import to_json
 from fengqiao.schemas.envelope import EXTENSIONS, Envelope, format_time
+
+from . import webhook_signature as signature
+from .retry import full_jitter
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 USER_AGENT = "fengqiao-webhook/1"
@@ -54,42 +53,9 @@ def cloudevent_body(env: Envelope, record: Mapping[str, Any]) -> bytes:
 
 
 def delivery_id(agency: str, event_id: str) -> str:
-    """Stable per (agency, event): a receiver may dedupe on it across retries and redeliveries."""
+    """Stable per (agency, event): the ``webhook-id``, which a receiver dedupes on across retries and
+    redeliveries."""
     return str(uuid.uuid5(_DELIVERY_NS, f"{agency}\n{event_id}"))
-
-
-def sign(secret: str, body: bytes, t: int | None = None) -> str:
-    """The ``Fengqiao-Signature`` header value for ``body`` sent at unix second ``t`` (default now)."""
-    t = int(time.time()) if t is None else t
-    mac = hmac.new(secret.encode("utf-8"), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-class BadSignature(ValueError):
-    pass
-
-
-def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now: float | None = None) -> int:
-    """Check a ``Fengqiao-Signature`` header; returns its timestamp or raises `BadSignature`."""
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        k, _, v = item.strip().partition("=")
-        parts.setdefault(k, []).append(v)
-    try:
-        t = int(parts["t"][0])
-    except (KeyError, ValueError):
-        raise BadSignature("no t=<unix seconds> in the signature header") from None
-    if abs((time.time() if now is None else now) - t) > tolerance_s:
-        raise BadSignature(f"timestamp {t} is more than {tolerance_s}s away from now")
-    expected = hmac.new(secret.encode("utf-8"), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, v) for v in parts.get("v1", ())):
-        raise BadSignature("no v1 signature matches the body")
-    return t
-
-
-def full_jitter(attempt: int, initial_s: float, max_s: float) -> float:
-    """Delay before retry ``attempt`` (1-based): uniform in [0, min(max, initial * 2^(attempt-1))]."""
-    return random.uniform(0, min(max_s, initial_s * 2 ** (attempt - 1)))
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -152,20 +118,22 @@ class Result:
 async def post_once(
     http: httpx.AsyncClient,
     url: str,
-    secret: str,
+    keys: Sequence[bytes],
     body: bytes,
     *,
     agency: str,
     event_id: str,
     attempt: int,
     timeout_s: float,
+    legacy_signature: bool = False,
 ) -> Attempt:
+    delivery = delivery_id(agency, event_id)
     headers = {
         "Content-Type": CONTENT_TYPE,
         "User-Agent": USER_AGENT,
-        "Fengqiao-Signature": sign(secret, body),
+        **signature.sign(keys, delivery, body, legacy=legacy_signature),
         "Fengqiao-Event-Id": event_id,
-        "Fengqiao-Delivery-Id": delivery_id(agency, event_id),
+        "Fengqiao-Delivery-Id": delivery,  # = webhook-id; kept for receivers that dedupe on it already
         "Fengqiao-Attempt": str(attempt),
         "Fengqiao-Recipient": agency,
     }
@@ -181,7 +149,7 @@ async def post_once(
 async def deliver(
     http: httpx.AsyncClient,
     url: str,
-    secret: str,
+    keys: Sequence[bytes],
     body: bytes,
     policy: Policy,
     *,
@@ -189,20 +157,26 @@ async def deliver(
     event_id: str,
     first_attempt: int = 1,
     on_retry: Any = None,
+    legacy_signature: bool = False,
 ) -> Result:
-    """POST until delivered, a permanent refusal, or ``policy.max_attempts`` spent (this call's)."""
+    """POST until delivered, a permanent refusal, or ``policy.max_attempts`` spent (this call's).
+
+    ``keys`` sign every attempt: the endpoint's current key first, then any still being rotated out;
+    ``legacy_signature`` adds the pre-Standard-Webhooks header for a receiver not yet moved.
+    """
     error = ""
     for n in range(1, policy.max_attempts + 1):
         attempt = first_attempt + n - 1
         got = await post_once(
             http,
             url,
-            secret,
+            keys,
             body,
             agency=agency,
             event_id=event_id,
             attempt=attempt,
             timeout_s=policy.timeout_s,
+            legacy_signature=legacy_signature,
         )
         if got.outcome == "delivered":
             return Result(True, n)

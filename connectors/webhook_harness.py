@@ -1,7 +1,8 @@
 """A real agency-side webhook receiver for the conformance kit and the tests (Starlette on uvicorn).
 
 It listens on 127.0.0.1 (a free port), one path per agency (``/hooks/<agency>``), checks every
-request's signature with that agency's secret (a bad one gets 401 and is counted, never taken),
+request's Standard Webhooks signature with that agency's ``whsec_`` secret, as an agency's own
+library would (a bad one gets 401 and is counted, never taken),
 and records what it took, in order, repeats included. It can fail (500) the next deliveries, a
 case's or an agency's, answer with a status of choice, and be slow.
 """
@@ -11,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .conformance import SinkHarness
-from .webhook_delivery import BadSignature, verify
+from .webhook_signature import BadSignature, new_secret, signing_key, verify
 
 AGENCIES = ("qs-jo-1", "qs-jb")  # the demo judicial office and county bureau (scenario.AGENCIES)
 
@@ -40,6 +40,8 @@ class Received:
     attempt: int
     signed_at: int  # the signature's timestamp
     body: dict[str, Any]
+    raw: bytes = b""  # the body and headers exactly as received, to check them again in a test
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class _Server(uvicorn.Server):
 class WebhookHarness(SinkHarness):
     def __init__(self, workdir: Path | None = None, agencies: tuple[str, ...] = AGENCIES) -> None:
         self.workdir = workdir
-        self.secrets = {a: secrets.token_hex(32) for a in agencies}
+        self.secrets = {a: new_secret() for a in agencies}
         self.log: list[Received] = []
         self.attempts: list[tuple[str, str, int]] = []  # (agency, event_id, status answered), every request
         self.bad_signatures: list[str] = []
@@ -156,7 +158,7 @@ class WebhookHarness(SinkHarness):
         if secret is None:
             return JSONResponse({"error": f"no agency {agency} here"}, status_code=404)
         try:
-            signed_at = verify(secret, request.headers.get("fengqiao-signature", ""), body)
+            signed_at = verify(signing_key(secret), request.headers, body)
             event = json.loads(body)
         except (BadSignature, ValueError) as e:
             self.bad_signatures.append(f"{agency} {event_id}: {e}")
@@ -178,10 +180,12 @@ class WebhookHarness(SinkHarness):
                 event_id,
                 case_id,
                 str(event.get("type", "")),
-                request.headers.get("fengqiao-delivery-id", ""),
+                request.headers.get("webhook-id", ""),
                 int(request.headers.get("fengqiao-attempt", "0")),
                 signed_at,
                 event,
+                body,
+                dict(request.headers),
             )
         )
         return JSONResponse({"ok": True})

@@ -60,19 +60,20 @@ async def redeliver(
                     )
                     continue
                 try:
-                    secret = endpoint.secret_value()
+                    keys = endpoint.signing_keys()
                 except ConnectorFailed as e:  # this agency's secret is missing: say so, go on with others
                     out.append(Redelivery(*row, "failed", f.attempts, str(e)))
                     continue
                 r = await deliver(
                     http,
                     endpoint.url,
-                    secret,
+                    keys,
                     f.payload,
                     policy,
                     agency=f.agency,
                     event_id=f.event_id,
                     first_attempt=f.attempts + 1,
+                    legacy_signature=endpoint.legacy_signature,
                 )
                 total = f.attempts + r.attempts
                 if r.delivered:

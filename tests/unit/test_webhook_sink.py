@@ -192,7 +192,7 @@ async def test_start_refuses_what_cannot_work(
     with pytest.raises(ConnectorFailed, match="environment variable QS_JO_1_SECRET is not set"):
         await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
     monkeypatch.setenv("QS_JO_1_SECRET", "short")
-    with pytest.raises(ConnectorFailed, match="has 5 characters; use at least 16"):
+    with pytest.raises(ConnectorFailed, match="a key of 5 bytes; use at least 16"):
         await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
     monkeypatch.setenv("QS_JO_1_SECRET", harness.secrets["qs-jo-1"])
     sink = await sinks.start(endpoints=[{"agency": "qs-jo-1", "url": url, "secret_env": "QS_JO_1_SECRET"}])
@@ -242,3 +242,29 @@ async def test_redeliver_keeps_a_failure_open_when_the_config_cannot_send_it(
     assert harness.taken("qs-jo-1") == []
     [r] = await redeliver(sink.config, sinks.state, agency="qs-jo-1")
     assert r.outcome == "delivered" and len(harness.taken("qs-jo-1")) == 1
+
+
+async def test_over_http_each_delivery_verifies_with_the_standard_webhooks_library(
+    sinks: Sinks, harness: WebhookHarness
+) -> None:
+    """Through the real sink and a real HTTP receiver, while rotating and with the old header on."""
+    from standardwebhooks import Webhook
+
+    from fengqiao.connectors.webhook_signature import new_secret
+
+    old = {a: new_secret() for a in harness.secrets}
+    sink = await sinks.start(
+        endpoints=[
+            {"agency": a, "url": harness.url(a), "secret": s, "previous_secret": old[a]}
+            | {"legacy_signature": True}
+            for a, s in harness.secrets.items()
+        ]
+    )
+    rec = assigned("C-1", "qs-jo-1", "qs-jb")
+    await sink.write(rec)
+    assert harness.bad_signatures == [] and len(harness.log) == 2
+    for r in harness.log:
+        assert r.headers["webhook-id"] == delivery_id(r.agency, rec.event_id) == r.delivery_id
+        assert Webhook(harness.secrets[r.agency]).verify(r.raw, r.headers)["id"] == rec.event_id
+        assert Webhook(old[r.agency]).verify(r.raw, r.headers)["id"] == rec.event_id
+        assert r.headers["fengqiao-signature"].startswith(f"t={r.signed_at},v1=")
