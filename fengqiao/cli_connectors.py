@@ -175,7 +175,10 @@ async def _test(cls: Any, name: str, running: bool, data_dir: Path | None) -> bo
             if running:
                 hub_settings = _settings(data_dir)
             else:
-                hub_settings = Settings(data_dir=work / "hub", log_level="WARNING", tick_s=0.5)
+                # Any free port: a hub running here holds the default one (8400).
+                hub_settings = Settings(
+                    data_dir=work / "hub", log_level="WARNING", tick_s=0.5, gateway_port=0
+                )
                 with err.status("starting a temporary hub 正在启动临时枢纽…"):
                     hub = await Hub(hub_settings, workers=1, worker_log_dir=work / "logs").__aenter__()
             results = await run_suite(cls, hub_settings, work / "kit", report)
