@@ -4,8 +4,10 @@ idempotent fails the redelivery check (so the kit can fail), and the SDK's runti
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,48 @@ async def test_with_tolerance_none_a_failing_record_stops_the_sink_where_it_fail
     assert int(positions.get(f"offset:{failed_at[0]}:{failed_at[1]}") or 0) <= failed_at[2]
     positions.close()
     hub_link.close()
+
+
+# ---- sources of any agency: docs/integrators.md's second example, the civil affairs bureau ------
+
+CIVIL = Path(__file__).resolve().parents[2] / "docs" / "examples" / "civil-affairs"
+SOURCE_CHECKS = ("start-stop", "durable-before-answer", "redelivery", "dead-letter", "restart")
+
+
+@pytest.fixture
+def civil_affairs():
+    sys.path.insert(0, str(CIVIL))
+    try:
+        yield importlib.import_module("civil_affairs")
+    finally:
+        sys.path.remove(str(CIVIL))
+
+
+async def test_a_civil_affairs_source_passes_on_its_own_event_types(
+    hub, hub_settings, tmp_path, civil_affairs
+) -> None:
+    """Not a prison, not a release notice: the kit feeds the bureau's own types, from qs-ca, in 青山县."""
+    cls = civil_affairs.CivilAffairsSource
+    results = await run_suite(cls, hub_settings, tmp_path)
+    assert [(c.name, c.ok) for c in results] == [(n, True) for n in SOURCE_CHECKS], "\n".join(
+        f"{c.name}: {c.detail}" for c in results
+    )
+    assert "jurisdiction" in next(c for c in results if c.name == "dead-letter").detail
+    link = await HubLink.connect(hub_settings)
+    try:
+        published = [r for r in link.ledger.read() if r.source == "qs-ca" and r.case_id.startswith("KIT-")]
+    finally:
+        link.close()
+    assert {r.event_type for r in published} == set(cls.event_types)
+
+
+async def test_a_declaration_the_agency_cannot_publish_fails_naming_it(
+    hub, hub_settings, tmp_path, civil_affairs
+) -> None:
+    class Misdeclared(civil_affairs.CivilAffairsSource):
+        event_types = ("ReleaseNoticeIssued",)
+
+    results = {c.name: c for c in await run_suite(Misdeclared, hub_settings, tmp_path)}
+    detail = results["durable-before-answer"].detail
+    assert not results["durable-before-answer"].ok
+    assert "declares ReleaseNoticeIssued" in detail and "ledger" not in detail
