@@ -199,7 +199,9 @@ async def test_a_civil_affairs_source_passes_on_its_own_event_types(
     assert "jurisdiction" in next(c for c in results if c.name == "dead-letter").detail
     link = await HubLink.connect(hub_settings)
     try:
-        published = [r for r in link.ledger.read() if r.source == "qs-ca" and r.case_id.startswith("KIT-")]
+        published = [
+            r for r in link.ledger.read() if r.source == "qs-ca" and (r.case_id or "").startswith("KIT-")
+        ]
     finally:
         link.close()
     assert {r.event_type for r in published} == set(cls.event_types)
