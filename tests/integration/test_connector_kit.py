@@ -4,15 +4,19 @@ idempotent fails the redelivery check (so the kit can fail), and the SDK's runti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
+import socket
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from fengqiao.cli_connectors import connectors_app
 from fengqiao.connectors.conformance import SinkHarness
 from fengqiao.connectors.kit import Suite, run_suite
 from fengqiao.connectors.runtime import HubLink, Positions, context_for, run_connector
@@ -217,3 +221,17 @@ async def test_a_declaration_the_agency_cannot_publish_fails_naming_it(
     detail = results["durable-before-answer"].detail
     assert not results["durable-before-answer"].ok
     assert "declares ReleaseNoticeIssued" in detail and "ledger" not in detail
+
+
+def test_connectors_test_runs_beside_a_hub_holding_the_default_gateway_port() -> None:
+    """The kit's temporary hub takes free ports: 8400, a running hub's gateway port, is left alone."""
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # already held (a hub running here): just as good
+        holder.bind(("127.0.0.1", 8400))
+        holder.listen()
+    try:
+        r = CliRunner().invoke(connectors_app, ["test", "http-gateway"])
+    finally:
+        holder.close()
+    assert r.exit_code == 0, r.output
+    assert "5/5 checks passed" in r.output
