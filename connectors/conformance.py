@@ -3,7 +3,9 @@
 `fengqiao connectors test NAME` drives the connector through its *harness* — a small class the
 connector ships (``Connector.conformance(workdir)``) that plays the outside system: for a source
 it puts events where the source reads them (a file, an HTTP POST); for a sink it is the
-downstream, able to fail, to be slow, and to say what it received.
+downstream, able to fail, to be slow, and to say what it received. A source's harness learns
+that the source took an input from the source itself: the source calls ``outbox.took(ref)``, the
+harness awaits ``self.taken(ref)`` (never the runtime's private positions).
 
 The suite, against a real hub:
 

@@ -75,6 +75,9 @@ def list_connectors(as_json: Annotated[bool, typer.Option("--json")] = False) ->
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "summary": cls.summary or (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
             "settings": sorted(f.alias or n for n, f in cls.Config.model_fields.items()),
+            # what a source declares it publishes (sdk.Source): what the conformance kit feeds it
+            "agency": getattr(cls, "agency", None),
+            "event_types": list(getattr(cls, "event_types", ())),
         }
         for name, cls in found.items()
     ]
