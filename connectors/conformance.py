@@ -3,7 +3,9 @@
 `fengqiao connectors test NAME` drives the connector through its *harness* — a small class the
 connector ships (``Connector.conformance(workdir)``) that plays the outside system: for a source
 it puts events where the source reads them (a file, an HTTP POST); for a sink it is the
-downstream, able to fail, to be slow, and to say what it received.
+downstream, able to fail, to be slow, and to say what it received. A source's harness learns
+that the source took an input from the source itself: the source calls ``outbox.took(ref)``, the
+harness awaits ``self.taken(ref)`` (never the runtime's private positions).
 
 The suite, against a real hub:
 
@@ -19,6 +21,8 @@ The suite, against a real hub:
 
 from __future__ import annotations
 
+import asyncio
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -43,9 +47,26 @@ class Harness(ABC):
 class SourceHarness(Harness):
     """For a source: put events where it reads them, and read back what it told the sender."""
 
-    # The kit feeds release notices (ReleaseNoticeIssued) from the demo prison: events may get ids
-    # of the source's own; the kit counts each case's events in the ledger.
-    agency: str = "zj-prison-2"
+    # The agency the kit's events come from: this, else the source's own ``agency``, else the demo
+    # prison. Their types are the source's ``event_types``. Events may get ids of the source's own:
+    # the kit counts each case's events in the ledger.
+    agency: str | None = None
+
+    def note_taken(self, ref: str) -> None:
+        """Called (by the kit, through the runtime) for each ``outbox.took(ref)`` of the source."""
+        self._taken = getattr(self, "_taken", set())
+        self._taken.add(ref)
+
+    async def taken(self, ref: str, timeout: float = 60.0) -> None:
+        """Until the source has reported ``outbox.took(ref)``: what `feed` waits for."""
+        deadline = time.monotonic() + timeout
+        while ref not in getattr(self, "_taken", set()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the source did not report taking {ref!r} in {timeout:.0f}s: does it call "
+                    "outbox.took(ref) once it has published or refused each input?"
+                )
+            await asyncio.sleep(0.02)
 
     @abstractmethod
     async def feed(self, events: list[dict[str, Any]]) -> None:

@@ -1,8 +1,10 @@
 """The conformance suite itself: `run_suite(ConnectorClass, hub_settings, workdir)`.
 
 It runs the connector under test through the same runtime as `fengqiao connectors run`, against a
-running hub, and drives it through the connector's harness (conformance.py). The events are
-release notices (ReleaseNoticeIssued) from the demo prison, zj-prison-2, for fresh case ids, so
+running hub, and drives it through the connector's harness (conformance.py). A source is fed
+events of its own ``event_types`` from its own ``agency`` (kit_events.py: the catalogue's samples,
+placed in the agency's area); a generic source that declares no types, and every sink, get
+release notices (ReleaseNoticeIssued) from the demo prison, zj-prison-2. Case ids are fresh, so
 the suite can run again and again against one hub.
 """
 
@@ -10,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fengqiao.infra.broker import open_reader
-from fengqiao.scenario import demo_events
 from fengqiao.streams import topics
 
 from .conformance import Harness, SinkHarness, SourceHarness
+from .kit_events import NotPublishable, break_one, check_declaration, generate, release_notices
 from .runtime import HubLink, Outbox, Positions, SinkRunner, context_for, run_connector
 from .sdk import Connector, ConnectorContext, ErrorPolicy, SinkRecord
 
@@ -39,24 +39,6 @@ class Check:
 
 class CheckFailed(AssertionError):
     pass
-
-
-def release_notices(n: int, run: str) -> list[dict[str, Any]]:
-    """``n`` release notices from the demo prison, for cases ``KIT-<run>-NNN``, issued now."""
-    now = datetime.now(UTC)
-    base = next(e for e in demo_events(1, now=now) if e["type"] == "ReleaseNoticeIssued")
-    shift = now - datetime.fromisoformat(base["time"])  # the demo's notice lies weeks back: bring it to now
-    out = []
-    for i in range(n):
-        case = f"KIT-{run}-{i:03d}"
-        e = copy.deepcopy(base)
-        e.update(id=f"{case}-01", subject=case, time=now.isoformat())
-        data = e["data"]
-        data["case_id"] = case
-        release = date.fromisoformat(data["expected_release_date"]) + timedelta(days=shift.days)
-        data["expected_release_date"] = release.isoformat()
-        out.append(e)
-    return out
 
 
 async def wait_for(what: str, cond: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
@@ -106,10 +88,24 @@ class Suite:
         self.harness: Harness | None = None
         self._n = 0
         self._running: list[Running] = []
+        self.agency = PRISON
+        self.types: list[str] = list(getattr(cls, "event_types", ()) or ())
 
     def fresh(self, n: int) -> list[dict[str, Any]]:
+        """``n`` events for new cases: the connector's own types in turn, one event per case."""
         self._n += 1
-        return release_notices(n, f"{self.run_id}{self._n}")
+        run = f"{self.run_id}{self._n}"
+        if not self.types or self.hub is None:
+            return release_notices(n, run)
+        catalogue, directory, types = self.hub.codec.catalogue, self.hub.directory, self.types
+        try:
+            check_declaration(catalogue, directory, self.agency, self.types)
+        except NotPublishable as e:
+            raise CheckFailed(str(e)) from None
+        return [
+            generate(catalogue, directory, self.agency, types[i % len(types)], f"KIT-{run}-{i:03d}", i)
+            for i in range(n)
+        ]
 
     async def start(self) -> Running:
         assert self.hub is not None and self.harness is not None
@@ -118,7 +114,10 @@ class Suite:
             raw = {**raw, "start": "latest"}
         config = self.cls.parse_config(raw)
         settings = self.hub_settings.model_copy(update={"data_dir": self.workdir / "state"})
-        r = Running(self.cls, config, context_for(self.name, settings, self.hub))
+        ctx = context_for(self.name, settings, self.hub)
+        if isinstance(self.harness, SourceHarness):  # the source's outbox.took(ref) reaches the harness
+            ctx.on_taken = self.harness.note_taken
+        r = Running(self.cls, config, ctx)
         self._running.append(r)
         await r.wait_started()
         return r
@@ -128,6 +127,9 @@ class Suite:
         self.hub = await HubLink.connect(self.hub_settings)
         self.harness = self.cls.conformance(self.workdir / "harness")
         self.harness.state_dir = self.workdir / "state" / "connectors" / self.name
+        if isinstance(self.harness, SourceHarness):
+            self.agency = self.harness.agency or getattr(self.cls, "agency", None) or PRISON
+            self.harness.agency = self.agency
         await self.harness.open()
         checks = self.source_checks() if isinstance(self.harness, SourceHarness) else self.sink_checks()
         results = []
@@ -194,8 +196,21 @@ class Suite:
         finally:
             await r.stop()
         if missing:
-            raise CheckFailed(f"answered before the ledger held {missing}")
+            raise CheckFailed(await self._why_missing(missing))
         return f"{len(events)} events in the ledger when the source answered"
+
+    async def _why_missing(self, missing: list[str]) -> str:
+        """What the source did wrong when events it answered for are not in the ledger."""
+        refused = await self._source().refusals()
+        if refused:  # the hub said why: the source's mapping made an event the hub cannot take
+            return (
+                f"the source refused valid {', '.join(self.types) or 'ReleaseNoticeIssued'} events "
+                f"{missing}; the hub's reasons: {'; '.join(r[:160] for r in refused[-3:])}"
+            )
+        return (
+            f"the source answered (feed returned) before it had published {missing}: await "
+            "outbox.publish(event, agency=...) for each, then outbox.took(ref), before answering"
+        )
 
     async def src_redelivery(self) -> str:
         harness = self._source()
@@ -208,13 +223,17 @@ class Suite:
             await r.stop()
         counts = {e["subject"]: self._in_ledger(e) for e in events}
         if any(c != 1 for c in counts.values()):
-            raise CheckFailed(f"records per case after feeding its event twice: {counts}")
+            raise CheckFailed(
+                f"the same input fed twice gave these records per case: {counts}; derive each event's "
+                "id from the input (not at random), so the hub applies it once"
+            )
         return "the same input twice gave one record per event"
 
     async def src_refusal(self) -> str:
         harness = self._source()
         bad, good = self.fresh(2)
-        bad["data"]["person"]["id_number"] = "123456"
+        assert self.hub is not None
+        field = break_one(self.hub.codec.catalogue, bad)
         before = len(await harness.refusals())
         r = await self.start()
         try:
@@ -223,12 +242,19 @@ class Suite:
         finally:
             await r.stop()
         refusals = (await harness.refusals())[before:]
-        if not any("id_number" in x or "身份" in x for x in refusals):
-            raise CheckFailed(f"no refusal naming the bad field (person.id_number); got {refusals}")
+        named = ("身份",) if field == "id_number" else ()
+        if not any(field in x or any(z in x for z in named) for x in refusals):
+            raise CheckFailed(
+                f"the source did not tell its sender why it refused an event with a bad {field}: "
+                f"no refusal names {field}; got {refusals}"
+            )
         if self._in_ledger(bad):
-            raise CheckFailed("the invalid event reached the ledger")
+            raise CheckFailed(f"the source published an event with an invalid {field}")
         if not self._in_ledger(good):
-            raise CheckFailed("the valid event after the invalid one was not published")
+            raise CheckFailed(
+                "the source stopped publishing after an invalid event: the valid one after it is not "
+                "in the ledger"
+            )
         return f"refused with its reason: {refusals[-1][:120]}"
 
     async def src_restart(self) -> str:
@@ -242,9 +268,14 @@ class Suite:
             await harness.feed(second)
         finally:
             await r.stop()
-        lost = [e["id"] for e in first + second if self._in_ledger(e) != 1]
-        if lost:
-            raise CheckFailed(f"not exactly once in the ledger across the restart: {lost}")
+        counts = {e["id"]: self._in_ledger(e) for e in first + second}
+        lost = [i for i, c in counts.items() if c == 0]
+        twice = [i for i, c in counts.items() if c > 1]
+        if lost or twice:
+            raise CheckFailed(
+                f"across a restart the source lost {lost} and published twice {twice}: save its "
+                "position after publish returns, and give each input a stable event id"
+            )
         return f"{len(first) + len(second)} events across a restart, each once"
 
     def _source(self) -> SourceHarness:

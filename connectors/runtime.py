@@ -15,7 +15,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -243,8 +243,16 @@ async def with_retries(policy: ErrorPolicy, attempt_once: Any, *, what: str) -> 
 class Outbox:
     """Where a source puts events: validated, authorised, on the log and in the ledger."""
 
-    def __init__(self, name: str, hub: HubLink, policy: ErrorPolicy, positions: Positions) -> None:
+    def __init__(
+        self,
+        name: str,
+        hub: HubLink,
+        policy: ErrorPolicy,
+        positions: Positions,
+        on_taken: Callable[[str], None] | None = None,
+    ) -> None:
         self.name = name
+        self.on_taken = on_taken
         self.hub = hub
         self.policy = policy
         self.positions = positions
@@ -321,6 +329,13 @@ class Outbox:
             ),
         )
         return published
+
+    def took(self, ref: str) -> None:
+        """The source is done with one input, ``ref`` (its row, file or message id): published or
+        refused, its position saved. Call it last; whoever waits on the source (the conformance
+        kit's harness, `SourceHarness.taken`) learns it here, not from the source's own tables."""
+        if self.on_taken is not None:
+            self.on_taken(str(ref))
 
 
 def _fingerprint(etype: str, subject: str, record: dict[str, Any]) -> str:
@@ -489,7 +504,7 @@ async def run_connector(
         await connector.start()
         health.status = "running"
         if isinstance(connector, Source):
-            outbox = Outbox(ctx.name, hub, config.errors, positions)
+            outbox = Outbox(ctx.name, hub, config.errors, positions, ctx.on_taken)
             await outbox.open()
             work: asyncio.Future[Any] = asyncio.ensure_future(connector.run(outbox))
         elif isinstance(connector, Sink):

@@ -14,7 +14,7 @@ the dead letters with its context (``errors.tolerance: all``, the default) or th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
@@ -135,6 +135,7 @@ class ConnectorContext:
     hub: Any = None  # runtime.HubLink: the running hub's broker, codec, ledger, directory and cases
     instance: Any = None  # the running connector (set by runtime.run_connector)
     runner: Any = None  # runtime.SinkRunner of a sink, once running (the conformance kit reads it)
+    on_taken: Callable[[str], None] | None = None  # told of each `Outbox.took` (the kit's harness listens)
 
 
 class Connector(ABC, Generic[C]):
@@ -173,10 +174,17 @@ class Source(Connector[C]):
 
     ``outbox.publish`` answers only once the event is durable (in the ledger) and raises
     `RecordError` for an event the hub refuses, naming each field; the source tells its sender.
-    Positions the source must not read twice go in ``outbox.positions`` after the publish.
+    Positions the source must not read twice go in ``outbox.positions`` after the publish; then
+    ``outbox.took(ref)`` says the source is done with that input (published or refused), which is
+    what a sender, or the conformance kit's harness, waits for.
     """
 
     kind = "source"
+    # What the source publishes, for the conformance kit (and readers): the agency it speaks for by
+    # default (a directory id) and its event types. Empty types: a generic intake (the gateway),
+    # which the kit feeds the demo prison's release notices.
+    agency: ClassVar[str | None] = None
+    event_types: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     async def run(self, outbox: Outbox) -> None: ...

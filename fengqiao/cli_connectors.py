@@ -75,6 +75,9 @@ def list_connectors(as_json: Annotated[bool, typer.Option("--json")] = False) ->
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "summary": cls.summary or (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
             "settings": sorted(f.alias or n for n, f in cls.Config.model_fields.items()),
+            # what a source declares it publishes (sdk.Source): what the conformance kit feeds it
+            "agency": getattr(cls, "agency", None),
+            "event_types": list(getattr(cls, "event_types", ())),
         }
         for name, cls in found.items()
     ]
@@ -175,7 +178,10 @@ async def _test(cls: Any, name: str, running: bool, data_dir: Path | None) -> bo
             if running:
                 hub_settings = _settings(data_dir)
             else:
-                hub_settings = Settings(data_dir=work / "hub", log_level="WARNING", tick_s=0.5)
+                # Any free port: a hub running here holds the default one (8400).
+                hub_settings = Settings(
+                    data_dir=work / "hub", log_level="WARNING", tick_s=0.5, gateway_port=0
+                )
                 with err.status("starting a temporary hub 正在启动临时枢纽…"):
                     hub = await Hub(hub_settings, workers=1, worker_log_dir=work / "logs").__aenter__()
             results = await run_suite(cls, hub_settings, work / "kit", report)

@@ -4,13 +4,19 @@ idempotent fails the redelivery check (so the kit can fail), and the SDK's runti
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
+import socket
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from fengqiao.cli_connectors import connectors_app
 from fengqiao.connectors.conformance import SinkHarness
 from fengqiao.connectors.kit import Suite, run_suite
 from fengqiao.connectors.runtime import HubLink, Positions, context_for, run_connector
@@ -168,3 +174,64 @@ async def test_with_tolerance_none_a_failing_record_stops_the_sink_where_it_fail
     assert int(positions.get(f"offset:{failed_at[0]}:{failed_at[1]}") or 0) <= failed_at[2]
     positions.close()
     hub_link.close()
+
+
+# ---- sources of any agency: docs/integrators.md's second example, the civil affairs bureau ------
+
+CIVIL = Path(__file__).resolve().parents[2] / "docs" / "examples" / "civil-affairs"
+SOURCE_CHECKS = ("start-stop", "durable-before-answer", "redelivery", "dead-letter", "restart")
+
+
+@pytest.fixture
+def civil_affairs():
+    sys.path.insert(0, str(CIVIL))
+    try:
+        yield importlib.import_module("civil_affairs")
+    finally:
+        sys.path.remove(str(CIVIL))
+
+
+async def test_a_civil_affairs_source_passes_on_its_own_event_types(
+    hub, hub_settings, tmp_path, civil_affairs
+) -> None:
+    """Not a prison, not a release notice: the kit feeds the bureau's own types, from qs-ca, in 青山县."""
+    cls = civil_affairs.CivilAffairsSource
+    results = await run_suite(cls, hub_settings, tmp_path)
+    assert [(c.name, c.ok) for c in results] == [(n, True) for n in SOURCE_CHECKS], "\n".join(
+        f"{c.name}: {c.detail}" for c in results
+    )
+    assert "jurisdiction" in next(c for c in results if c.name == "dead-letter").detail
+    link = await HubLink.connect(hub_settings)
+    try:
+        published = [
+            r for r in link.ledger.read() if r.source == "qs-ca" and (r.case_id or "").startswith("KIT-")
+        ]
+    finally:
+        link.close()
+    assert {r.event_type for r in published} == set(cls.event_types)
+
+
+async def test_a_declaration_the_agency_cannot_publish_fails_naming_it(
+    hub, hub_settings, tmp_path, civil_affairs
+) -> None:
+    class Misdeclared(civil_affairs.CivilAffairsSource):
+        event_types = ("ReleaseNoticeIssued",)
+
+    results = {c.name: c for c in await run_suite(Misdeclared, hub_settings, tmp_path)}
+    detail = results["durable-before-answer"].detail
+    assert not results["durable-before-answer"].ok
+    assert "declares ReleaseNoticeIssued" in detail and "ledger" not in detail
+
+
+def test_connectors_test_runs_beside_a_hub_holding_the_default_gateway_port() -> None:
+    """The kit's temporary hub takes free ports: 8400, a running hub's gateway port, is left alone."""
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # already held (a hub running here): just as good
+        holder.bind(("127.0.0.1", 8400))
+        holder.listen()
+    try:
+        r = CliRunner().invoke(connectors_app, ["test", "http-gateway"])
+    finally:
+        holder.close()
+    assert r.exit_code == 0, r.output
+    assert "5/5 checks passed" in r.output

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,8 @@ class PrisonRecordsSource(Source[PrisonRecordsConfig]):
 
     Config = PrisonRecordsConfig
     summary = "明镜狱政系统 release schedule → ReleaseNoticeIssued"
+    agency = "zj-prison-2"  # who it speaks for by default (config prison_id), and what it publishes
+    event_types = ("ReleaseNoticeIssued",)
 
     async def start(self) -> None:
         self.db = sqlite3.connect(self.config.database, isolation_level=None, check_same_thread=False)
@@ -75,6 +76,7 @@ class PrisonRecordsSource(Source[PrisonRecordsConfig]):
                     )
                     self.health().count("refused")
                 outbox.positions.put("row_version", str(row["row_version"]))
+                outbox.took(str(row["row_version"]))  # done with the row: whoever waits on it may go on
             if not rows:
                 await asyncio.sleep(self.config.poll_s)
 
@@ -117,8 +119,6 @@ class PrisonRecordsSource(Source[PrisonRecordsConfig]):
 
 class PrisonRecordsHarness(SourceHarness):
     """Plays the prison system for the conformance kit: writes schedule rows, reads refusals."""
-
-    agency = "zj-prison-2"
 
     def __init__(self, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -168,15 +168,6 @@ class PrisonRecordsHarness(SourceHarness):
     async def refusals(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT reason FROM hub_refusals ORDER BY rowid")]
 
-    async def _answered(self, row_version: int, timeout: float = 60.0) -> None:
-        """Until the source has taken the row: published it (its position passed it) or refused it."""
-        assert self.state_dir is not None, "the kit sets state_dir"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (self.state_dir / "positions.db").exists():
-                with sqlite3.connect(self.state_dir / "positions.db") as p:
-                    row = p.execute("SELECT value FROM positions WHERE key = 'row_version'").fetchone()
-                if row and int(row[0]) >= row_version:
-                    return
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"the source did not take schedule row {row_version} in {timeout:.0f}s")
+    async def _answered(self, row_version: int) -> None:
+        """Until the source has taken the row (published or refused it): its ``outbox.took``."""
+        await self.taken(str(row_version))
