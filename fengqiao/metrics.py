@@ -27,8 +27,8 @@ GATEWAY_REFUSED = Counter(
 # -- the workers ------------------------------------------------------------------------------------
 EVENTS_IN = Counter(
     "fengqiao_worker_events",
-    "Records the case processor applied live (not folded or caught up)",
-    ["workflow"],
+    "Records the case processor applied live (not folded or caught up), by workflow and origin (agency, hub)",
+    ["workflow", "origin"],
 )
 DEAD_LETTERS = Counter(
     "fengqiao_worker_dead_letters", "Records the case processor put on the dead letters, by kind", ["kind"]
