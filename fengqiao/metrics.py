@@ -9,6 +9,9 @@ does not grow series; the hot path pays one counter increment per record.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -54,6 +57,13 @@ WEBHOOK_DELIVERIES = Counter(
 WEBHOOK_RETRIES = Counter(
     "fengqiao_webhook_retries", "Webhook attempts that failed and were retried", ["agency"]
 )
+
+
+@cache
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: the workers' per-record increments skip the label
+    check and lock (the label sets are bounded, so is this cache)."""
+    return metric.labels(*labels)
 
 
 def exposition() -> bytes:

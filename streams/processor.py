@@ -432,9 +432,9 @@ class CaseProcessor:
         if outcome.duplicate:
             return
         if not catching_up:  # counted once: a restart's catch-up read them before
-            metrics.EVENTS_IN.labels(workflow, "hub" if env.source == HUB_SOURCE else "agency").inc()
+            metrics.child(metrics.EVENTS_IN, workflow, "hub" if env.source == HUB_SOURCE else "agency").inc()
             for d_env, _ in outcome.decisions:
-                metrics.DECISIONS.labels(d_env.type).inc()
+                metrics.child(metrics.DECISIONS, d_env.type).inc()
         # Decisions are queued before the case shows them: the timer, which reads the cases, waits for
         # this batch's flush (the lock), and a finding about a handoff must follow its assignment.
         for d_env, d_record in outcome.decisions:
@@ -479,7 +479,7 @@ class CaseProcessor:
         self._out.append((topics.CASE_UPDATES, partition, env.subject.encode(), value, upd.to_headers()))
 
     def _dead(self, msg: Any, kind: str, reason: str, case_id: str = "") -> None:
-        metrics.DEAD_LETTERS.labels(kind).inc()
+        metrics.child(metrics.DEAD_LETTERS, kind).inc()
         headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
         record = {
             "case_id": case_id,
@@ -615,7 +615,7 @@ class CaseProcessor:
             if d_env.id not in self.emitted:
                 self.emitted[d_env.id] = None
                 self._emit(d_env, d_record, case["workflow"], None)
-                metrics.DECISIONS.labels(d_env.type).inc()
+                metrics.child(metrics.DECISIONS, d_env.type).inc()
                 sent += 1
         return sent
 

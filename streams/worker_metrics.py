@@ -44,9 +44,12 @@ class HandoffTally:
         self.parts: dict[Part, Counter[Key]] = {}
 
     def change(self, part: Part, before: list[Key], after: engine.Case) -> None:
+        now = handoff_keys(after)
+        if now == before:  # most records change no handoff
+            return
         tally = self.parts.setdefault(part, Counter())
         tally.subtract(before)
-        tally.update(handoff_keys(after))
+        tally.update(now)
 
     def load(self, part: Part, cases: Iterable[engine.Case]) -> None:
         """A partition's count from its stored cases (once, when it starts from a snapshot)."""
