@@ -48,7 +48,7 @@ from .acceptance import refusal
 from .casestore import CaseStore, Part, Seal, code_fingerprint
 from .clock import Clock
 from .ledger import Ledger, kafka_headers
-from .worker_metrics import HandoffTally, handoff_keys
+from .worker_metrics import TALLY, HandoffTally, handoff_keys
 
 log = logs.get(__name__)
 COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
@@ -218,8 +218,12 @@ class CaseProcessor:
             ledger_has = positions.get(part, -1)
             start = await asyncio.to_thread(self._trusted_start, part, ledger_has)
             self.handoffs.drop(part)
-            if self.cases.count(part):  # from a snapshot: counted once here, then kept as cases change
-                await asyncio.to_thread(self.handoffs.load, part, self.cases.open(part).cases())
+            if self.cases.count(part):  # from a snapshot: its tally, kept as cases change from here
+                tally = self.cases.open(part).meta(TALLY)
+                if tally is not None:
+                    self.handoffs.restore(part, tally)
+                else:  # a snapshot from before the metrics: counted once from the store
+                    await asyncio.to_thread(self.handoffs.load, part, self.cases.open(part).cases())
             # Below the snapshot or the group's committed offset the log was decided before: fold only.
             committed = max(await self.consumer.committed(tp) or 0, start)
             state = self.parts[tp] = PartitionState(
@@ -324,7 +328,8 @@ class CaseProcessor:
         if self.cases.dirty() or any(p.done + 1 > p.sealed for p in self.parts.values()):
             offsets = {(tp.topic, tp.partition): p.done + 1 for tp, p in self.parts.items()}
             needs = {**self._written, **{part: o - 1 for part, o in offsets.items()}}
-            self._seals.append(self.cases.seal(offsets, needs))
+            extra = {part: {TALLY: self.handoffs.dump(part)} for part in offsets}
+            self._seals.append(self.cases.seal(offsets, needs, extra))
             for p in self.parts.values():
                 p.sealed = p.done + 1
         if not self._seals or self.ledger is None:

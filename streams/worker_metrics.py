@@ -2,13 +2,16 @@
 
 Open and overdue handoffs are tallied per partition as cases change (`HandoffTally.change`, two short
 walks over one case's handoffs per record), so a scrape sums a few small counters and decodes no
-case. A partition that starts from its snapshot is counted once from the store when it is assigned;
-one rebuilt from the ledger is counted by the folds themselves. Consumer lag is the high watermark
+case. Each snapshot stores its partition's tally (casestore's meta), so a partition that starts from
+its snapshot takes the tally back without decoding its cases (~90 µs each); only a snapshot written
+before this existed is counted once from the store. One rebuilt from the ledger is counted by the
+folds themselves. Consumer lag is the high watermark
 the last fetch saw minus the next offset to apply, per held partition.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from .processor import CaseProcessor
 
 Key = tuple[str, str, bool]  # workflow, obliged agency, overdue
+TALLY = "handoff_tally"  # the key of a partition's tally in its snapshot (casestore's meta)
 _LATE = frozenset({"overdue", "escalated"})
 
 
@@ -57,6 +61,14 @@ class HandoffTally:
         for case in cases:
             tally.update(handoff_keys(case))
         self.parts[part] = tally
+
+    def dump(self, part: Part) -> bytes:
+        """The partition's tally, stored with its snapshot."""
+        rows = [[w, a, late, n] for (w, a, late), n in (self.parts.get(part) or {}).items() if n]
+        return json.dumps(rows).encode()
+
+    def restore(self, part: Part, blob: bytes) -> None:
+        self.parts[part] = Counter({(w, a, bool(late)): int(n) for w, a, late, n in json.loads(blob)})
 
     def drop(self, part: Part) -> None:
         self.parts.pop(part, None)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fengqiao.streams.casestore import CaseStore
 from fengqiao.streams.engine.state import new_case
 from fengqiao.streams.processor import PartitionState
-from fengqiao.streams.worker_metrics import HandoffTally, WorkerCollector, handoff_keys
+from fengqiao.streams.worker_metrics import TALLY, HandoffTally, WorkerCollector, handoff_keys
 
 PART = ("fengqiao.release", 0)
 
@@ -66,3 +68,21 @@ def test_handoffs_follow_the_case_and_lag_is_per_partition() -> None:
     assert ("fengqiao_handoffs_open", labels) not in scrape(p)
     p.handoffs.load(PART, [later, case("escalated")])
     assert scrape(p)[("fengqiao_handoffs_overdue", labels)] == 2
+
+
+def test_a_tally_goes_with_the_snapshot_and_comes_back(tmp_path: Path) -> None:
+    tally = HandoffTally()
+    tally.load(PART, [case("assigned", "overdue"), case("fulfilled")])
+    store = CaseStore(tmp_path)
+    store.open(PART)
+    store.put("C-1", PART, case("assigned", "overdue"), None, fresh=True)
+    seal = store.seal({PART: 5}, {}, {PART: {TALLY: tally.dump(PART)}})
+    store.write(seal, {PART: None}, "code")
+    store.close()
+    again = HandoffTally()
+    again.restore(PART, CaseStore(tmp_path).open(PART).meta(TALLY) or b"")
+    assert (
+        again.totals()
+        == tally.totals()
+        == {("release", "qs-jo-1", False): 1, ("release", "qs-jo-1", True): 1}
+    )
