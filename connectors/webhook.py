@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from fengqiao import logs
+from fengqiao import logs, metrics
 from fengqiao.schemas.catalogue import Catalogue, load
 from fengqiao.streams import topics
 
@@ -160,6 +160,7 @@ class WebhookSink(Sink[Config]):
         if result.delivered:
             log_.mark_delivered(agency, record.event_id, record.key, record.type, result.attempts)
             self.health().count("delivered")
+            metrics.WEBHOOK_DELIVERIES.labels(agency, "delivered").inc()
             log.info(
                 "webhook.delivered",
                 agency=agency,
@@ -168,6 +169,7 @@ class WebhookSink(Sink[Config]):
                 attempts=result.attempts,
             )
         else:
+            metrics.WEBHOOK_DELIVERIES.labels(agency, "failed").inc()
             log_.record_failure(
                 agency,
                 record.event_id,
@@ -190,6 +192,7 @@ class WebhookSink(Sink[Config]):
 
     def _on_retry(self, agency: str, event_id: str, attempt: int, delay: float, error: str) -> None:
         self.health().count("retried")
+        metrics.WEBHOOK_RETRIES.labels(agency).inc()
         log.info(
             "webhook.retry",
             agency=agency,

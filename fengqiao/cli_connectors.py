@@ -98,6 +98,10 @@ def run(
     name: Annotated[str, typer.Argument(help="connector name, see `fengqiao connectors list`")],
     config: Annotated[Path | None, typer.Option("--config", help="YAML or JSON configuration")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="the hub's data folder")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics"),
+    ] = None,
 ) -> None:
     """Run a connector against the running hub until Ctrl-C."""
     from fengqiao.connectors.runtime import HubLink, context_for, run_connector
@@ -107,6 +111,10 @@ def run(
     cls = _load(name)
     cfg = read_config(cls, config)
     s = _settings(data_dir)
+    if metrics_port is not None:  # a connector is its own process: its counters (webhooks) are here
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
 
     async def main() -> None:
         try:

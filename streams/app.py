@@ -3,7 +3,8 @@
 The case processor (`streams/processor.py`) reads the workflow topics in batches, runs each record
 through the pure core (`engine.handle`), keeps the cases of the partitions it holds, and puts the
 decisions, the case updates and the dead letters on the log. The app serves those cases to the
-gateway, the CLI and the demo (`/cases/`, `/tasks/`, `/ready/`) and turns passed deadlines into events.
+gateway, the CLI and the demo (`/cases/`, `/tasks/`, `/ready/`), its metrics to Prometheus (`/metrics/`),
+and turns passed deadlines into events.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 
 import faust
 
+from fengqiao import metrics
 from fengqiao.schemas.codec import Codec
 from fengqiao.settings import Settings
 
 from . import engine
 from .clock import Clock, system_clock
 from .processor import CaseProcessor, owner_partition
+from .worker_metrics import COLLECTOR
 
 
 class HubApp(faust.App):
@@ -53,6 +56,7 @@ def create_app(
         web_in_thread=False,
     )
     processor = CaseProcessor(settings, bootstrap, codec, ctx, clock)
+    COLLECTOR.watch(processor)  # one worker per process: the gauges read this processor
 
     @app.task
     async def cases() -> None:
@@ -92,6 +96,12 @@ def create_app(
         if not agency:
             return web.json({"error": "give the agency: /tasks/?agency=ID"}, status=400)
         return web.json(agency_tasks(processor.cases.values(), agency))
+
+    @app.page("/metrics/")
+    async def prometheus(web: Any, request: Any) -> Any:
+        """This worker's Prometheus metrics (docs/operations.md), for the operator's scraper."""
+        # In the headers: aiohttp refuses a content_type argument that carries a charset.
+        return web.bytes(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
     @app.page("/ready/")
     async def ready(web: Any, request: Any) -> Any:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from fengqiao import logs
+from fengqiao import logs, metrics
 from fengqiao.infra.broker import GapGuard
 
 from .ledger import Ledger, LedgerRecord
@@ -67,7 +67,10 @@ class Archiver:
                         LedgerRecord.from_message(m, now) for m in self.guard.take(consumer, tp, batch[tp])
                     ]
                 if records:
+                    started = time.perf_counter()
                     added = await asyncio.to_thread(self.ledger.append, records)
+                    metrics.LEDGER_APPEND.observe(time.perf_counter() - started)
+                    metrics.LEDGER_RECORDS.inc(added)
                     self.archived += added
                     since_check += added
                 # Asking the ledger whether a checkpoint is due costs two queries: not after every small

@@ -150,8 +150,20 @@ class PartitionStore:
                 return
             last = rows[-1][0]
 
-    def write(self, rows: list[tuple[str, Case, datetime | None]], snap: Snapshot) -> None:
-        """Cases and the snapshot they make, in one transaction."""
+    def meta(self, key: str) -> bytes | None:
+        """What the owner stored with the snapshot under ``key`` (`write`'s ``extra``)."""
+        v = self._meta.get(key)
+        return None if v is None else bytes(v)
+
+    def write(
+        self,
+        rows: list[tuple[str, Case, datetime | None]],
+        snap: Snapshot,
+        extra: dict[str, bytes] | None = None,
+    ) -> None:
+        """Cases and the snapshot they make, in one transaction; ``extra``: the owner's own figures about
+        these cases (the metrics' handoff tally), stored with the snapshot so a restart need not
+        recount them."""
         db, codec, meta_before = self.db, self.codec, dict(self._meta)
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -163,6 +175,7 @@ class PartitionStore:
                 [(cid, self.codec.encode(case), _ms(due)) for cid, case, due in rows],
             )
             meta = {"next_offset": snap.next_offset, "ledger_hash": snap.ledger_hash, "code": snap.code}
+            meta.update(extra or {})
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
             db.execute("COMMIT")
         except BaseException:
@@ -205,6 +218,7 @@ class Seal:
     rows: dict[Part, list[tuple[str, Case, datetime | None]]]
     offsets: dict[Part, int]  # next offset included, per partition
     needs: dict[Part, int]  # the ledger must hold up to these offsets first
+    extra: dict[Part, dict[str, bytes]] = field(default_factory=dict)  # stored with each snapshot
 
 
 @dataclass
@@ -309,7 +323,12 @@ class CaseStore:
 
     # -- snapshots --------------------------------------------------------------------------------------
 
-    def seal(self, offsets: dict[Part, int], needs: dict[Part, int]) -> Seal:
+    def seal(
+        self,
+        offsets: dict[Part, int],
+        needs: dict[Part, int],
+        extra: dict[Part, dict[str, bytes]] | None = None,
+    ) -> Seal:
         """Seal the dirty cases with the offsets they include; written by `write` once the ledger holds
         ``needs``. Until then they stay in memory."""
         self._seq += 1
@@ -319,7 +338,7 @@ class CaseStore:
             if not e.seq:
                 e.seq = self._seq
                 rows.setdefault(e.part, []).append((cid, e.case, e.due))
-        return Seal(self._seq, rows, dict(offsets), dict(needs))
+        return Seal(self._seq, rows, dict(offsets), dict(needs), dict(extra or {}))
 
     def write(self, seal: Seal, hashes: dict[Part, bytes | None], code: str) -> None:
         """Write a seal to disk: each partition's cases with its snapshot. Touches only the files, so it
@@ -328,7 +347,7 @@ class CaseStore:
             store, rows = self.stores.get(part), seal.rows.get(part, [])
             snap = Snapshot(nxt, hashes.get(part), code)
             if store is not None and (rows or store.snapshot() != snap):  # else revoked meanwhile: its
-                store.write(rows, snap)  # next holder folds what this seal held
+                store.write(rows, snap, seal.extra.get(part))  # next holder folds what this seal held
 
     def written(self, seal: Seal) -> None:
         """The seal is on disk: its cases that did not change since are clean now."""

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import murmur2
 
-from fengqiao import logs
+from fengqiao import logs, metrics
 from fengqiao.infra.broker import GapGuard
 from fengqiao.schemas.codec import Codec, UnknownSchema
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope, EnvelopeError, header
@@ -48,6 +48,7 @@ from .acceptance import refusal
 from .casestore import CaseStore, Part, Seal, code_fingerprint
 from .clock import Clock
 from .ledger import Ledger, kafka_headers
+from .worker_metrics import TALLY, HandoffTally, handoff_keys
 
 log = logs.get(__name__)
 COMMIT_EVERY_S = 0.2  # the group's offsets are committed at most this often
@@ -102,6 +103,7 @@ class CaseProcessor:
         self.workflows = {topics.workflow_topic(w): w for w in codec.catalogue.workflows()}
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.cases = CaseStore(settings.data_dir / "cases" / f"{settings.app_id}.cases", settings.case_cache)
+        self.handoffs = HandoffTally()  # open handoffs per partition, for the metrics
         self.code = code_fingerprint()
         self.guard = GapGuard()
         self.parts: dict[TopicPartition, PartitionState] = {}
@@ -204,6 +206,7 @@ class CaseProcessor:
         for tp in [tp for tp in self.parts if tp not in assigned]:
             del self.parts[tp]
             self.cases.drop((tp.topic, tp.partition))
+            self.handoffs.drop((tp.topic, tp.partition))
             for seal in self._seals:  # not to be written if the partition comes back: it starts afresh
                 seal.offsets.pop((tp.topic, tp.partition), None)
                 seal.rows.pop((tp.topic, tp.partition), None)
@@ -214,6 +217,13 @@ class CaseProcessor:
             self._source_count = len(self.consumer.partitions_for_topic(tp.topic) or ())
             ledger_has = positions.get(part, -1)
             start = await asyncio.to_thread(self._trusted_start, part, ledger_has)
+            self.handoffs.drop(part)
+            if self.cases.count(part):  # from a snapshot: its tally, kept as cases change from here
+                tally = self.cases.open(part).meta(TALLY)
+                if tally is not None:
+                    self.handoffs.restore(part, tally)
+                else:  # a snapshot from before the metrics: counted once from the store
+                    await asyncio.to_thread(self.handoffs.load, part, self.cases.open(part).cases())
             # Below the snapshot or the group's committed offset the log was decided before: fold only.
             committed = max(await self.consumer.committed(tp) or 0, start)
             state = self.parts[tp] = PartitionState(
@@ -318,7 +328,8 @@ class CaseProcessor:
         if self.cases.dirty() or any(p.done + 1 > p.sealed for p in self.parts.values()):
             offsets = {(tp.topic, tp.partition): p.done + 1 for tp, p in self.parts.items()}
             needs = {**self._written, **{part: o - 1 for part, o in offsets.items()}}
-            self._seals.append(self.cases.seal(offsets, needs))
+            extra = {part: {TALLY: self.handoffs.dump(part)} for part in offsets}
+            self._seals.append(self.cases.seal(offsets, needs, extra))
             for p in self.parts.values():
                 p.sealed = p.done + 1
         if not self._seals or self.ledger is None:
@@ -406,11 +417,13 @@ class CaseProcessor:
         case = self.cases.get(case_id, part)
         if msg.offset < state.fold_below:  # decided before: its decisions follow on the log
             # Rebuilding: nothing else changes this case object meanwhile, so it is folded in place.
+            before = handoff_keys(case)
             folded, applied = engine.fold(
                 case, env, record, (case or {}).get("workflow") or workflow, copy=False
             )
             if applied:
                 self.cases.put(case_id, part, folded, engine.next_due(folded), fresh=case is None)
+                self.handoffs.change(part, before, folded)
             return
         if case is not None and env.id in map(_ID, reversed(case["events"])):
             return  # already on the case (a decision of ours folded before the snapshot): no look-ups
@@ -419,15 +432,21 @@ class CaseProcessor:
         if catching_up:  # decided before the restart: read the decisions back from the ledger
             now = datetime.fromtimestamp(msg.timestamp / 1000, UTC) if msg.timestamp else now
         known = self._known_for(env.subject) if catching_up else None
+        before = handoff_keys(case)
         outcome = engine.handle(case, env, record, self.ctx, now, known=known)
         if outcome.duplicate:
             return
+        if not catching_up:  # counted once: a restart's catch-up read them before
+            metrics.child(metrics.EVENTS_IN, workflow, "hub" if env.source == HUB_SOURCE else "agency").inc()
+            for d_env, _ in outcome.decisions:
+                metrics.child(metrics.DECISIONS, d_env.type).inc()
         # Decisions are queued before the case shows them: the timer, which reads the cases, waits for
         # this batch's flush (the lock), and a finding about a handoff must follow its assignment.
         for d_env, d_record in outcome.decisions:
             self._emit(d_env, d_record, workflow, tp.partition)
             self.folded_own.add(d_env.id)
         self.cases.put(case_id, part, outcome.case, engine.next_due(outcome.case), fresh=case is None)
+        self.handoffs.change(part, before, outcome.case)
         self.awaiting.pop(case_id, None)
         if not catching_up:  # the feed already has this update from before the restart
             self._update(env, outcome.case, workflow, now, tp.partition)
@@ -465,6 +484,7 @@ class CaseProcessor:
         self._out.append((topics.CASE_UPDATES, partition, env.subject.encode(), value, upd.to_headers()))
 
     def _dead(self, msg: Any, kind: str, reason: str, case_id: str = "") -> None:
+        metrics.child(metrics.DEAD_LETTERS, kind).inc()
         headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
         record = {
             "case_id": case_id,
@@ -600,6 +620,7 @@ class CaseProcessor:
             if d_env.id not in self.emitted:
                 self.emitted[d_env.id] = None
                 self._emit(d_env, d_record, case["workflow"], None)
+                metrics.child(metrics.DECISIONS, d_env.type).inc()
                 sent += 1
         return sent
 

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fengqiao import logs
+from fengqiao import logs, metrics
 from fengqiao.schemas.validation import Invalid, decode, id_error
 
 from ..authz import Forbidden
@@ -185,6 +185,7 @@ def create_app(service: Service | None = None) -> FastAPI:
         _content_type(request)
         doc = _json(await _body(request, service.max_body_bytes), service.max_body_bytes)
         answer = await (service.intake.batch if isinstance(doc, list) else service.intake.one)(agency, doc)
+        _count(answer.status, answer.body)
         return JSONResponse(answer.body, answer.status, answer.headers)
 
     @app.get(
@@ -230,6 +231,12 @@ def create_app(service: Service | None = None) -> FastAPI:
         tasks = await _hub(_tasks(service.hub.workers, agency))
         log.info("tasks.read", agency=agency, tasks=len(tasks))
         return Tasks.model_validate({"agency": agency, "tasks": tasks})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """For the operator's scraper, without a key: agency keys are for agencies, and the numbers carry
+        no case data (docs/operations.md: keep the gateway's address off the internet or filter /metrics)."""
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     @app.get("/v1/health", summary="Is the gateway up 健康检查", response_model=Health)
     async def health(request: Request) -> Health:
@@ -316,10 +323,25 @@ def _json(body: bytes, limit: int) -> Any:
         ) from e
 
 
+def _count(status: int, body: dict[str, Any]) -> None:
+    """An answer in the metrics: events accepted (replays included), refusals by rule. A batch counts
+    per item, as the items' answers say (a refused batch holds its 202 items), so the counts do not
+    depend on how senders batch."""
+    items = body.get("results")
+    if items is None:
+        items = [{**body, "status": status}]
+    for item in items:
+        if item.get("status") == 202:
+            metrics.GATEWAY_ACCEPTED.inc()
+        else:
+            metrics.GATEWAY_REFUSED.labels((item.get("error") or {}).get("rule", "unknown")).inc()
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError) -> JSONResponse:
         answer = e.answer()
+        _count(answer.status, answer.body)
         if answer.status >= 500:
             log.warning("gateway.unavailable", path=request.url.path, rule=e.detail.rule)
         return JSONResponse(answer.body, answer.status, answer.headers)
@@ -327,6 +349,7 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         rule = {404: "not-found", 405: "method-not-allowed"}.get(e.status_code, "http-error")
+        metrics.GATEWAY_REFUSED.labels(rule).inc()
         return JSONResponse(
             ApiError(e.status_code, rule, f"{e.detail} ({request.method} {request.url.path}; see /docs)")
             .answer()
@@ -341,6 +364,7 @@ def _handlers(app: FastAPI) -> None:
             FieldProblem(field=".".join(str(p) for p in err.get("loc", ())), reason=str(err.get("msg", "")))
             for err in e.errors()
         ]
+        metrics.GATEWAY_REFUSED.labels("invalid-request").inc()
         return JSONResponse(
             ApiError(400, "invalid-request", "请求不合格 (invalid request)", fields).answer().body, 400
         )
