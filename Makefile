@@ -3,14 +3,24 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint check-schemas docs clean .venv
+.PHONY: demo test lint check-schemas docs clean lock .venv
 
-$(VENV)/.installed: pyproject.toml
+LOCK := requirements.lock
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
+
+# The exact versions and hashes of everything the hub and its tests run on (refresh: `make lock`).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fengqiao Hub needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) --require-hashes -r $(LOCK)
+	$(PIP) --no-deps -e .
 	@touch $@
+
+# Pin again after changing a dependency in pyproject.toml: newest versions within its ranges.
+lock:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PIP) pip-tools
+	$(BIN)/pip-compile -q --extra dev --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
 # Set up only: create .venv and install the hub with its test tools.
 .venv: $(VENV)/.installed
