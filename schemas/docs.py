@@ -47,7 +47,10 @@ event name below, e.g. `ReleaseNoticeIssued`, `ce_time`, `ce_subject` = the case
 `jurisdiction` and `policyversion`). The record key is the case id, so a case's events stay in
 order on one partition. The value is the Avro body in the Confluent wire format (magic byte 0,
 4-byte big-endian schema id, then the binary encoding); the registered schema is self-contained,
-with every shared type inlined.
+with every shared type inlined. The `cloudevents` SDK (2.x) reads these records with its own Kafka
+binding (`cloudevents.core.bindings.kafka.from_binary`, tested in `tests/unit/test_kafka_binding.py`);
+take the body from the record's value, as bytes: the SDK's JSON format returns a body that happens to
+be valid UTF-8 as text.
 
 **`ce_dataschema`** names the record's schema as `urn:fengqiao:schema:<subject>:<id>`, e.g.
 `urn:fengqiao:schema:fengqiao.release.ReleaseNoticeIssued:7`: the registry subject (the Avro full
