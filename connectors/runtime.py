@@ -51,6 +51,7 @@ from .sdk import (
     SinkRecord,
     Source,
 )
+from .stores import PositionStore
 
 log = logs.get(__name__)
 GROUP = "fengqiao.connectors"
@@ -248,7 +249,7 @@ class Outbox:
         name: str,
         hub: HubLink,
         policy: ErrorPolicy,
-        positions: Positions,
+        positions: PositionStore,
         on_taken: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
@@ -347,7 +348,7 @@ def _fingerprint(etype: str, subject: str, record: dict[str, Any]) -> str:
 class SinkRunner:
     """Feeds a sink from the hub's topics, with positions, retries and dead letters."""
 
-    def __init__(self, sink: Sink[Any], hub: HubLink, positions: Positions, *, batch: int = 200) -> None:
+    def __init__(self, sink: Sink[Any], hub: HubLink, positions: PositionStore, *, batch: int = 200) -> None:
         self.sink = sink
         self.hub = hub
         self.positions = positions

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .catalogue import Catalogue
 from .compat import SchemaError, check, parse_schema
+from .stores import SchemaStore
 
 __all__ = [
     "COMPATIBILITY_LEVELS",
@@ -426,7 +427,7 @@ def _schema_args(body: dict[str, Any]) -> tuple[str, str]:
     return body["schema"], body.get("schemaType") or "AVRO"
 
 
-def create_app(store: RegistryStore | None = None) -> FastAPI:
+def create_app(store: SchemaStore | None = None) -> FastAPI:
     """The registry as a FastAPI app over ``store`` (a fresh in-memory one if not given)."""
     store = store if store is not None else RegistryStore()
     app = FastAPI(title="Fengqiao schema registry", default_response_class=_RegistryJSON, openapi_url=None)

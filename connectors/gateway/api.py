@@ -26,9 +26,10 @@ from ..runtime import HubLink
 from ..sdk import Health as ConnectorHealth
 from ..sdk import RetriableError
 from .intake import RULES_ZH, ApiError, Intake, unavailable
-from .keys import KeyRefused, KeyStore
+from .keys import KeyRefused
 from .limits import AuthThrottle, RateLimiter
 from .models import BatchAccepted, Case, CloudEvent, Error, EventAccepted, FieldProblem, Health, Tasks
+from .stores import ApiKeyStore
 
 log = logs.get(__name__)
 VERSION = "1.0.0"
@@ -44,7 +45,7 @@ class Service:
 
     hub: HubLink
     intake: Intake
-    keys: KeyStore
+    keys: ApiKeyStore
     limiter: RateLimiter
     max_body_bytes: int
     health: ConnectorHealth

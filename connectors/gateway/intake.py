@@ -20,8 +20,9 @@ from ..authz import Forbidden
 from ..cloudevents_json import Refused, parse
 from ..runtime import Outbox
 from ..sdk import Health, RecordError, RetriableError
-from .idempotency import AnswerStore, Key, Stored, fingerprint
+from .idempotency import Key, Stored, fingerprint
 from .models import ErrorDetail, EventAccepted, FieldProblem, ItemResult
+from .stores import IdempotencyStore
 
 log = logs.get(__name__)
 RETRY_AFTER_UNAVAILABLE = 5  # seconds: the hub retried already; give it a moment
@@ -118,7 +119,7 @@ def _key(event: Mapping[str, Any]) -> Key | None:
 
 
 class Intake:
-    def __init__(self, outbox: Outbox, answers: AnswerStore, health: Health, *, max_batch: int) -> None:
+    def __init__(self, outbox: Outbox, answers: IdempotencyStore, health: Health, *, max_batch: int) -> None:
         self.outbox = outbox
         self.answers = answers
         self.health = health
