@@ -110,6 +110,7 @@ def _caught_up(bg: BackgroundHub, acked: list[str], timeout: float = 300.0) -> d
         time.sleep(0.5)  # polling the worker's view until it holds every acknowledged event
 
 
+@pytest.mark.timeout(900)  # five hub starts and four kills, then up to 300 s for the last catch-up
 def test_kill_9_of_a_worker_or_the_broker_loses_nothing_acknowledged(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, log_level="WARNING", checkpoint_every=200)
     acked: list[str] = []
