@@ -103,7 +103,8 @@ class Positions:
 
     def delete(self, prefix: str = "") -> None:
         with self._lock:
-            self._db.execute("DELETE FROM positions WHERE key LIKE ?", (prefix + "%",))
+            # Not LIKE: it ignores ASCII case and reads % and _ as wildcards, deleting more than the prefix.
+            self._db.execute("DELETE FROM positions WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
 
     def close(self) -> None:
         with self._lock:

@@ -31,9 +31,8 @@ class PositionStore(Protocol):
     def delete(self, prefix: str = "") -> None:
         """Forget every key starting with ``prefix`` (all keys for ``""``); no error if none matches.
 
-        Callers pass plain prefixes (``offset:``). `runtime.Positions` matches with SQLite ``LIKE``, so a
-        prefix holding ``%`` or ``_``, or one differing only in ASCII case, matches more keys than
-        that: the contract promises plain prefixes only."""
+        A prefix is matched exactly, character by character: ``%`` and ``_`` are no wildcards and case
+        counts."""
         ...
 
     def close(self) -> None:

@@ -46,6 +46,15 @@ class PositionStoreContract:
         store.delete()
         assert store.get("event:s:1") is None
 
+    def test_a_prefix_is_matched_exactly(self, store: PositionStore) -> None:
+        for key in ("offset_x", "offsetAx", "OFFSET_y", "off%set"):
+            store.put(key, "x")
+        store.delete("offset_")  # neither a wildcard nor blind to case
+        assert store.get("offset_x") is None
+        assert store.get("offsetAx") == "x" and store.get("OFFSET_y") == "x"
+        store.delete("off%")
+        assert store.get("off%set") is None and store.get("offsetAx") == "x"
+
     def test_positions_outlive_a_restart(self, store: PositionStore, reopen: Reopen) -> None:
         store.put("offset:fq.release:0", "42")
         again = reopen(store)
