@@ -451,6 +451,8 @@ class Hub:
         Bounded: a worker that does not settle in time is stopped anyway and its tail folded next time."""
         if self._archiver_task is None or self._archiver_task.done():
             return
+        if self.broker is not None and self.broker.proc is not None and self.broker.proc.poll() is not None:
+            return  # the embedded broker is gone: the ledger cannot advance, no snapshot would settle
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2.0) as http:
             for w in self.workers:
