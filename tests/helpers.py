@@ -4,13 +4,17 @@ pure engine (tests/scenarios), and cases driven through it for the KPIs (tests/u
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fengqiao.connectors.addressing import addressed
 from fengqiao.connectors.cloudevents_json import parse
@@ -322,3 +326,29 @@ def demo_cases(
 def rate(kpi: dict[str, Any]) -> tuple[int, int]:
     """A rate's (numerator, denominator)."""
     return kpi["numerator"], kpi["denominator"]
+
+
+@cache
+def pg_server() -> tuple[str | None, str]:
+    """(URL of a PostgreSQL that answers, "") or (None, why not); asked once per run. The server at
+    127.0.0.1:5432, database ``test``, trust auth as ``postgres`` or ``root``; ``FENGQIAO_TEST_PG_URL``
+    names another."""
+    candidates = (
+        [os.environ["FENGQIAO_TEST_PG_URL"]]
+        if os.environ.get("FENGQIAO_TEST_PG_URL")
+        else [f"postgresql+psycopg://{user}@127.0.0.1:5432/test" for user in ("postgres", "root")]
+    )
+    why = []
+    for url in candidates:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("select 1"))
+            return url, ""
+        except Exception as e:  # no server, no database, no role: all mean "skip"
+            why.append(
+                f"{make_url(url).render_as_string(hide_password=True)}: {type(e).__name__}: {e}".strip()
+            )
+        finally:
+            engine.dispose()
+    return None, "no PostgreSQL answers: " + "; ".join(why)

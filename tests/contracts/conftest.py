@@ -8,38 +8,12 @@ the reason when no server answers.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from functools import cache
 
 import pytest
+from helpers import pg_server
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-
-@cache
-def pg_server() -> tuple[str | None, str]:
-    """(URL of a PostgreSQL that answers, "") or (None, why not); asked once per run."""
-    candidates = (
-        [os.environ["FENGQIAO_TEST_PG_URL"]]
-        if os.environ.get("FENGQIAO_TEST_PG_URL")
-        else [f"postgresql+psycopg://{user}@127.0.0.1:5432/test" for user in ("postgres", "root")]
-    )
-    why = []
-    for url in candidates:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("select 1"))
-            return url, ""
-        except Exception as e:  # no server, no database, no role: all mean "skip"
-            why.append(
-                f"{make_url(url).render_as_string(hide_password=True)}: {type(e).__name__}: {e}".strip()
-            )
-        finally:
-            engine.dispose()
-    return None, "no PostgreSQL answers: " + "; ".join(why)
 
 
 @pytest.fixture
