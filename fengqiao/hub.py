@@ -451,7 +451,7 @@ class Hub:
         Bounded: a worker that does not settle in time is stopped anyway and its tail folded next time."""
         if self._archiver_task is None or self._archiver_task.done():
             return
-        if self.broker is not None and self.broker.proc is not None and self.broker.proc.poll() is not None:
+        if self._broker_died():
             return  # the embedded broker is gone: the ledger cannot advance, no snapshot would settle
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2.0) as http:
@@ -462,6 +462,11 @@ class Hub:
                             break
                     await asyncio.sleep(0.1)
 
+    def _broker_died(self) -> bool:
+        """The embedded broker's process has exited (a cluster by URL has none to watch)."""
+        proc = self.broker.proc if self.broker is not None else None
+        return proc is not None and proc.poll() is not None
+
     def check_workers(self) -> None:
         """Raise when a worker, the embedded broker or the archiver has stopped: the hub is not whole.
 
@@ -471,7 +476,7 @@ class Hub:
         for w in self.workers:
             if w.proc.poll() is not None:
                 raise HubError(f"a worker (pid {w.proc.pid}) exited with code {w.proc.returncode}{again}")
-        if self.broker is not None and self.broker.proc is not None and self.broker.proc.poll() is not None:
+        if self._broker_died():
             raise HubError(f"the embedded broker exited with code {self.broker.proc.returncode}{again}")
         if self._archiver_task is not None and self._archiver_task.done():
             error = self._archiver_task.exception() if not self._archiver_task.cancelled() else None
