@@ -22,13 +22,16 @@ from rich.console import Console
 from rich.table import Table
 
 from fengqiao.bench import Wire, bench_dir, fresh_hub, hub_run, raw_throughput
+from fengqiao.bench_seed import seed
 from fengqiao.bench_workload import Template, copy_of, play, template
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
+from fengqiao.streams.ledger import Ledger
 
 CHUNK = 5000  # events in flight at once: the bench must not hold a million events in memory
+LIVE_UP_TO = 100_000  # cases loaded through the live path by default; more are seeded (`bench_seed`)
 LIVE_EVENTS = 20_000  # events of new cases sent after the restart, with the loaded cases in the store
 
 
@@ -103,7 +106,7 @@ async def _load(hub: Hub, n_cases: int, settings: Settings, say: Any) -> dict[st
             if len(pending) >= CHUNK:
                 await asyncio.gather(*pending)
                 pending = []
-                if i % (CHUNK * 20) == 0:
+                if (i + 1) % (CHUNK * 20) == 0:
                     say(f"sent {i + 1:,} of {total:,} events; {updates:,} applied…")
         await asyncio.gather(*pending)
         while not reading.done():
@@ -141,29 +144,46 @@ async def _ready(hub: Hub, timeout: float) -> float:
 
 
 async def run_cases_bench(
-    settings: Settings, n_cases: int, progress: Console | None = None
+    settings: Settings, n_cases: int, progress: Console | None = None, load: str = "auto"
 ) -> dict[str, Any]:
+    """``load``: ``live`` sends the events through the broker and waits for the worker; ``ledger`` writes
+    the folder with the hub's code (`bench_seed`) and starts the hub on it; ``auto``: live up to
+    `LIVE_UP_TO` cases."""
+
     def say(msg: str) -> None:
         if progress:
             progress.print(f"[dim]{msg}[/]")
 
+    if load not in ("auto", "live", "ledger"):
+        raise ValueError(f"--load must be auto, live or ledger, not {load!r}")
+    if load == "auto":
+        load = "live" if n_cases <= LIVE_UP_TO else "ledger"
     folder = Path(tempfile.mkdtemp(prefix="cases-", dir=bench_dir(settings)))
     try:
-        say("starting a hub of its own (broker, registry, archiver, one worker)…")
-        hub = await fresh_hub(settings, 1, folder)
-        try:
-            pid = hub.workers[0].proc.pid
-            empty = rss_bytes(pid)
-            loaded = await _load(hub, n_cases, settings, say)
-            await asyncio.sleep(2 * settings.tick_s)  # the timer's decisions of the last deadlines
-            full = rss_bytes(pid)
-        finally:
-            say("stopping the hub…")
-            await hub.stop()
-        assert hub.codec is not None
+        if load == "live":
+            say("starting a hub of its own (broker, registry, archiver, one worker)…")
+            hub = await fresh_hub(settings, 1, folder)
+            try:
+                pid = hub.workers[0].proc.pid
+                empty = rss_bytes(pid)
+                loaded = await _load(hub, n_cases, settings, say)
+                await asyncio.sleep(2 * settings.tick_s)  # the timer's decisions of the last deadlines
+                full = rss_bytes(pid)
+            finally:
+                say("stopping the hub…")
+                await hub.stop()
+        else:
+            seeded = await asyncio.to_thread(
+                seed, settings.model_copy(update={"data_dir": folder}), n_cases, 2, say
+            )
+            loaded = {
+                k: seeded[k] for k in ("copies", "events", "cases", "open_cases", "avro_bytes", "seconds")
+            }
+            loaded["applied"] = seeded["events"]
+            empty = full = 0
         say("raw: reading the ledger back…")
-        raw_read = await asyncio.to_thread(_raw_ledger_read, hub)
-        say("restarting the hub on the same folder…")
+        raw_read = await asyncio.to_thread(_raw_ledger_read, settings.model_copy(update={"data_dir": folder}))
+        say("restarting the hub on the same folder…" if load == "live" else "starting a hub on the folder…")
         t0 = time.perf_counter()
         again = await fresh_hub(settings, 1, folder)
         try:
@@ -185,6 +205,7 @@ async def run_cases_bench(
     worker_bytes = max(0, full - empty)
     return {
         "mode": "cases",
+        "load": load,
         "broker": "embedded" if settings.embedded else settings.broker,
         **loaded,
         "memory": {
@@ -216,8 +237,8 @@ async def run_cases_bench(
     }
 
 
-def _raw_ledger_read(hub: Hub) -> float:
-    ledger = hub._open_ledger()
+def _raw_ledger_read(settings: Settings) -> float:
+    ledger = Ledger(settings.ledger_url)
     try:
         t0 = time.perf_counter()
         sum(1 for _ in ledger.read())
@@ -237,15 +258,19 @@ def render(result: dict[str, Any], console: Console) -> None:
     t.add_column("hub", justify="right")
     t.add_column("raw", justify="right")
     t.add_column("hub / raw", justify="right")
+    seeded = result.get("load") == "ledger"
     t.add_row(
         "memory per case (worker RSS growth vs Avro bytes of its events)",
-        f"{m['bytes_per_case']:,} B",
+        "— (seeded)" if seeded else f"{m['bytes_per_case']:,} B",
         f"{m['raw_avro_bytes_per_case']:,} B",
-        f"{m['ratio']:.1f}",
+        "" if seeded else f"{m['ratio']:.1f}",
     )
+    loaded = "—" if seeded else f"{m['worker_rss_loaded'] / mib:,.0f}"
     t.add_row(
-        "worker resident memory: loaded / restarted / after live",
-        f"{m['worker_rss_loaded'] / mib:,.0f} / {m['worker_rss_after_restart'] / mib:,.0f} / "
+        "worker resident memory: loaded / started on the folder / after live"
+        if seeded
+        else "worker resident memory: loaded / restarted / after live",
+        f"{loaded} / {m['worker_rss_after_restart'] / mib:,.0f} / "
         f"{m['worker_rss_after_live'] / mib:,.0f} MiB",
         "",
         "",
@@ -272,8 +297,13 @@ def render(result: dict[str, Any], console: Console) -> None:
         f"{lv['ratio']:.3f}",
     )
     console.print(t)
+    how = (
+        "seeded (ledger and case store written with the hub's code, bench_seed)"
+        if seeded
+        else "loaded through the broker"
+    )
     console.print(
-        f"loaded in {result['seconds']:.0f} s; restart: {r['records_rehydrated']:,} records and "
+        f"{how} in {result['seconds']:.0f} s; restart: {r['records_rehydrated']:,} records and "
         f"{r['placeholders']:,} placeholders put back, "
         f"hub started in {r['seconds_to_start']:.1f} s, worker caught up {r['catch_up_seconds']:.1f} s later"
     )

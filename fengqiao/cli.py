@@ -594,6 +594,13 @@ def bench(
             help="N cases in one worker: its memory, the store on disk, restart to ready, live rate"
         ),
     ] = 0,
+    load: Annotated[
+        str,
+        typer.Option(
+            help="with --cases: live (through the broker), ledger (the folder written with the hub's "
+            "code, then the hub started on it) or auto (live up to 100,000 cases)"
+        ),
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure the hub next to a raw baseline taken in the same run (docs/performance.md).
@@ -611,6 +618,8 @@ def bench(
         raise fail("--rate must be above 0 events/s", 2)
     if workers < 1:
         raise fail("--workers must be 1 or more", 2)
+    if load not in ("auto", "live", "ledger"):
+        raise fail(f"--load must be auto, live or ledger, not {load!r}", 2)
     s = settings(log_level="WARNING")
     progress = None if as_json else err
     if replay:
@@ -622,7 +631,7 @@ def bench(
     if cases:
         from fengqiao import bench_cases
 
-        result = _run(bench_cases.run_cases_bench(s, cases, progress=progress))
+        result = _run(bench_cases.run_cases_bench(s, cases, progress=progress, load=load))
         print(json.dumps(result, indent=2)) if as_json else bench_cases.render(result, out)
         return
     if workers > s.partitions:
