@@ -608,7 +608,7 @@ def bench(
     One mode per run: --live (default), --latency --rate N, --workers N, --cases N or --replay.
     Each starts a hub of its own in a fresh folder; the figures print with the baseline and the ratio.
     """
-    from fengqiao import bench as live_bench
+    from fengqiao.bench import live as live_bench
 
     modes = (("--latency", latency), ("--workers", workers > 1), ("--cases", cases > 0), ("--replay", replay))
     chosen = [m for m, on in modes if on]
@@ -623,13 +623,13 @@ def bench(
     s = settings(log_level="WARNING")
     progress = None if as_json else err
     if replay:
-        from fengqiao import bench_replay
+        from fengqiao.bench import replay as bench_replay
 
         result = bench_replay.run_replay_bench(events, progress=progress)
         print(json.dumps(result, indent=2)) if as_json else bench_replay.render(result, out)
         return
     if cases:
-        from fengqiao import bench_cases
+        from fengqiao.bench import cases as bench_cases
 
         result = _run(bench_cases.run_cases_bench(s, cases, progress=progress, load=load))
         print(json.dumps(result, indent=2)) if as_json else bench_cases.render(result, out)

@@ -127,8 +127,10 @@ def expand(schema: Any, named: Mapping[str, Any]) -> Any:
             out["items"] = go(s["items"], ns)
         elif t == "map":
             out["values"] = go(s["values"], ns)
-        elif isinstance(t, (dict, list, str)) and t not in PRIMITIVES and t not in (
-            "record", "error", "enum", "fixed", "array", "map"
+        elif (
+            isinstance(t, (dict, list, str))
+            and t not in PRIMITIVES
+            and t not in ("record", "error", "enum", "fixed", "array", "map")
         ):
             out["type"] = go(t, ns)
         return out

@@ -448,3 +448,11 @@ class Codec:
             return False
         self._writers[schema_id] = (self.catalogue[full], fastavro.parse_schema(writer_json))
         return True
+
+
+def plain_codec() -> Codec:
+    """A codec with schema ids numbered in catalogue order (no registry needed)."""
+    from fengqiao.schemas.catalogue import load
+
+    catalogue = load()
+    return Codec(catalogue, {ev.fullname: i for i, ev in enumerate(catalogue, 1)})

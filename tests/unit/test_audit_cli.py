@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fengqiao.bench_replay import bench_codec, build_ledger
 from fengqiao.cli import app
+from fengqiao.scenario.simulate import bench_codec, build_ledger
 from fengqiao.streams.crypto import export_public_key, load_or_create_key
 from fengqiao.streams.ledger import Ledger
 

@@ -9,11 +9,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fengqiao.bench_core import plain_codec
 from fengqiao.connectors.authz import Authorizer
 from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.scenario import BAIYUN_VILLAGE, demo_events
-from fengqiao.schemas.codec import to_json
+from fengqiao.schemas.codec import plain_codec, to_json
 from fengqiao.streams import engine
 from fengqiao.streams.workflows import load_context
 

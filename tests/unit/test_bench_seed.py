@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fengqiao.bench_seed import seed
+from fengqiao.bench.seed import seed
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryStore

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from fengqiao.bench_core import drive, plain_codec, replay, workload
-from fengqiao.schemas.codec import ValidationFailed, from_json, named_types, to_json
+from fengqiao.scenario.simulate import drive, replay, workload
+from fengqiao.schemas.codec import ValidationFailed, from_json, named_types, plain_codec, to_json
 from fengqiao.schemas.coerce import FAIL, typer
 from fengqiao.schemas.envelope import HUB_SOURCE
 from fengqiao.streams import engine

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from fengqiao.bench_core import plain_codec
 from fengqiao.connectors.authz import Authorizer
 from fengqiao.connectors.cloudevents_json import Refused, parse
 from fengqiao.connectors.kit_events import NotPublishable, break_one, check_declaration, generate
+from fengqiao.schemas.codec import plain_codec
 from fengqiao.streams.workflows import load_context
 
 CODEC, CTX = plain_codec(), load_context()

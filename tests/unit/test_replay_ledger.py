@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fengqiao.bench_ledger import bench_codec, build_ledger
+from fengqiao.scenario.simulate import bench_codec, build_ledger
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
 from fengqiao.streams import engine, topics

@@ -69,7 +69,10 @@ async def test_a_delivery_verifies_with_the_standard_webhooks_library() -> None:
     secret = ws.new_secret()
     body, headers = received(await sent(endpoint(secret=secret)))
     assert Webhook(secret).verify(body, headers) == {
-        "specversion": "1.0", "id": "e-1", "subject": "XS-2026-0001", "data": {"note": "青山镇"}
+        "specversion": "1.0",
+        "id": "e-1",
+        "subject": "XS-2026-0001",
+        "data": {"note": "青山镇"},
     }
     assert headers["webhook-id"] == wd.delivery_id("qs-jo-1", "e-1") == headers["fengqiao-delivery-id"]
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
@@ -162,7 +165,9 @@ def test_the_hub_signs_what_the_library_signs() -> None:
     secret, stamp = ws.new_secret(), 1_788_228_000
     lib = Webhook(secret).sign("msg_1", datetime.fromtimestamp(stamp, UTC), BODY)
     assert ws.sign([ws.signing_key(secret)], "msg_1", BODY, stamp) == {
-        "webhook-id": "msg_1", "webhook-timestamp": str(stamp), "webhook-signature": lib
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": lib,
     }
 
 

@@ -2,7 +2,7 @@
 baseline measured in the same run on the same rows: read their values and fastavro-decode them,
 nothing else (the decode ceiling replay is held to).
 
-The ledger is built first, in a temporary folder (`bench_ledger`): the demo's five-workflow mix run
+The ledger is built first, in a temporary folder (`scenario.simulate`): the demo's five-workflow mix run
 through the live engine, timers firing, agency events and the hub's decisions stored as the hub
 stores them. Each figure is the best of `REPEATS` runs (the machine is shared); replay runs in one
 process and split over `WORKERS` processes, and both must give the same cases. The one-process
@@ -22,7 +22,7 @@ import fastavro
 from rich.console import Console
 from rich.table import Table
 
-from fengqiao.bench_ledger import Built, bench_codec, build_ledger
+from fengqiao.scenario.simulate import Built, bench_codec, build_ledger
 from fengqiao.schemas.codec import Codec
 from fengqiao.streams import topics
 from fengqiao.streams.crypto import Sha256Ed25519

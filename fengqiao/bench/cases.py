@@ -21,17 +21,17 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from fengqiao.bench import Wire, bench_dir, fresh_hub, hub_run, raw_throughput
-from fengqiao.bench_seed import seed
-from fengqiao.bench_workload import Template, copy_of, play, template
+from fengqiao.bench.live import Wire, bench_dir, fresh_hub, hub_run, raw_throughput
+from fengqiao.bench.seed import seed
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
+from fengqiao.scenario.play import Template, copy_of, play, template
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
 from fengqiao.streams.ledger import Ledger
 
 CHUNK = 5000  # events in flight at once: the bench must not hold a million events in memory
-LIVE_UP_TO = 100_000  # cases loaded through the live path by default; more are seeded (`bench_seed`)
+LIVE_UP_TO = 100_000  # cases loaded through the live path by default; more are seeded (`bench.seed`)
 LIVE_EVENTS = 20_000  # events of new cases sent after the restart, with the loaded cases in the store
 
 
@@ -147,7 +147,7 @@ async def run_cases_bench(
     settings: Settings, n_cases: int, progress: Console | None = None, load: str = "auto"
 ) -> dict[str, Any]:
     """``load``: ``live`` sends the events through the broker and waits for the worker; ``ledger`` writes
-    the folder with the hub's code (`bench_seed`) and starts the hub on it; ``auto``: live up to
+    the folder with the hub's code (`bench.seed`) and starts the hub on it; ``auto``: live up to
     `LIVE_UP_TO` cases."""
 
     def say(msg: str) -> None:
@@ -298,7 +298,7 @@ def render(result: dict[str, Any], console: Console) -> None:
     )
     console.print(t)
     how = (
-        "seeded (ledger and case store written with the hub's code, bench_seed)"
+        "seeded (ledger and case store written with the hub's code, bench.seed)"
         if seeded
         else "loaded through the broker"
     )

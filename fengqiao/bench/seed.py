@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fengqiao.bench_workload import copy_of, template
+from fengqiao.scenario.play import copy_of, template
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope

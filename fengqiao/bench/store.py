@@ -21,7 +21,7 @@ stores read the old value (its first 8 bytes hold the due) to delete the old due
 what SQLite does inside for its index. Engines run one after another, each in a fresh process, so RSS
 figures are their own. Cases are loaded in random id order (the conservative case for the B-trees).
 
-Run: ``python -m fengqiao.bench_store [n_cases] [--folder DIR]`` (RocksDB and LMDB come with the dev extras).
+Run: ``python -m fengqiao.bench.store [n_cases] [--folder DIR]`` (RocksDB and LMDB come with the dev extras).
 """
 
 from __future__ import annotations

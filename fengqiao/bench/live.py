@@ -1,6 +1,6 @@
 """`fengqiao bench`: the hub measured next to a raw baseline taken in the same run, on the same broker.
 
-The workload is the demo's mix of the five workflows (`bench_workload`), with times in the past, so
+The workload is the demo's mix of the five workflows (`scenario.play`), with times in the past, so
 deadlines pass and the worker's timer fires while the events flow. Every mode starts a hub of its own
 in a fresh folder (nothing of the user's hub is touched) and prints the hub's figure, the raw figure
 and their ratio.
@@ -12,7 +12,7 @@ and their ratio.
 * latency: the events at a steady rate; per event, send → its ``CaseUpdated`` (the hub's decision is
   on the log before it). Raw: send → consumed from a plain topic, at the same rate.
 * workers: live with one worker, then with N: the scale-out factor.
-* cases: memory and restart (`bench_cases`).
+* cases: memory and restart (`bench.cases`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from fengqiao.bench_workload import demo_mix
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import TopicSpec, ensure_topics, open_reader
+from fengqiao.scenario.play import demo_mix
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import header
 from fengqiao.settings import Settings

@@ -1,12 +1,18 @@
-"""The ledger `fengqiao bench --replay` replays: the demo's five-workflow mix run through the live engine.
+"""The demo county played through the pure core in simulated time, without a broker: what the benchmarks
+measure and the golden and replay tests pin.
 
-Every scripted agency event (`bench_workload`, copied with new case and event ids) is handled by
-`engine.handle` at its own instant; between events the timer fires at each case's next due instant
-(`engine.next_due`, as the worker's due index does), so HandoffOverdue, the rules' breach events and
-HandoffEscalated are on the log too. Agency events and the hub's decisions are stored as the hub
-stores them: on their workflow topic (decisions on their case's), keyed and partitioned by case id
-with Kafka's default partitioner over 4 partitions, with the envelope headers `emit` and the
-publisher send (``ce_dataschema`` included), through `Ledger.append`.
+`build_ledger` (the ledger `fengqiao bench --replay` replays): every scripted agency event (`play`,
+copied with new case and event ids) is handled by `engine.handle` at its own instant; between events
+the timer fires at each case's next due instant (`engine.next_due`, as the worker's due index does),
+so HandoffOverdue, the rules' breach events and HandoffEscalated are on the log too. Agency events and
+the hub's decisions are stored as the hub stores them: on their workflow topic (decisions on their
+case's), keyed and partitioned by case id with Kafka's default partitioner over 4 partitions, with the
+envelope headers `emit` and the publisher send (``ce_dataschema`` included), through `Ledger.append`.
+
+`drive` plays events the way a worker (`streams/processor.py`) does, with no ledger: before each
+event, the timer decides on the cases that are due at its instant (`engine.tick`); the event goes
+through `engine.handle`; the timer's decisions come back from the topic through `engine.handle`, those
+`handle` made are skipped by id. It returns the cases and the log, in log order; `replay` folds it.
 """
 
 from __future__ import annotations
@@ -14,13 +20,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from fengqiao.bench_workload import Template, play, template
+from fengqiao.scenario.play import Event, Template, play, template
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
@@ -151,3 +157,72 @@ def build_ledger(
     say(f"running {copies} copies of the demo's {tpl.cases} cases through the live engine…")
     county.run(play(tpl, copies), NOW)
     return Built(written[0], len(county.cases), county.agency, county.decided, county.timed)
+
+
+# The pure core without a store: what `fengqiao bench --core` times and the golden tests pin.
+
+LogEntry = tuple[Envelope, dict[str, Any], str]  # a record of the log and its case's workflow
+DECIDE_AFTER = timedelta(minutes=1)  # the worker handles an event a minute after it happened
+
+
+def workload(codec: Codec, events: int, now: datetime | None = None) -> list[Event]:
+    """At least ``events`` events of the demo's mix, their instants in the recent past of ``now``."""
+    tpl = template(codec, now=now)
+    return list(play(tpl, tpl.copies_for(events=events)))
+
+
+def drive(
+    ctx: engine.Context, events: Iterable[Event], finals: Iterable[datetime] = ()
+) -> tuple[dict[str, engine.Case], list[LogEntry]]:
+    """The worker's path over ``events``, then a timer pass over every case at each of ``finals``."""
+    cases: dict[str, engine.Case] = {}
+    log: list[LogEntry] = []
+    due: list[tuple[datetime, str]] = []  # (next due instant, case id); stale entries skipped
+    next_due: dict[str, datetime] = {}
+
+    def apply(case_id: str, env: Envelope, record: dict[str, Any], now: datetime) -> None:
+        log.append((env, record, _workflow(ctx, env, cases.get(case_id))))
+        out = engine.handle(cases.get(case_id), env, record, ctx, now)
+        if out.duplicate:
+            return
+        cases[case_id] = out.case
+        for d_env, d_record in out.decisions:  # on the topic; skipped by id when it comes back
+            log.append((d_env, d_record, _workflow(ctx, d_env, out.case)))
+        when = engine.next_due(out.case)
+        if when is not None and next_due.get(case_id) != when:
+            next_due[case_id] = when
+            heapq.heappush(due, (when, case_id))
+
+    def timer(now: datetime, case_ids: Iterable[str]) -> None:
+        for case_id in case_ids:
+            for d_env, d_record in engine.tick(cases[case_id], ctx, now):
+                apply(case_id, d_env, d_record, now)
+
+    for env, record in events:
+        ready = []
+        while due and due[0][0] <= env.time:
+            when, case_id = heapq.heappop(due)
+            if next_due.get(case_id) == when:
+                del next_due[case_id]
+                ready.append(case_id)
+        timer(env.time, ready)
+        apply(env.subject, env, record, env.time + DECIDE_AFTER)
+    for now in finals:
+        timer(now, sorted(cases))
+    return cases, log
+
+
+def _workflow(ctx: engine.Context, env: Envelope, case: engine.Case | None) -> str:
+    """The workflow whose topic carries the event (a hub-wide event: its case's)."""
+    wf = ctx.catalogue[env.type].workflow
+    return wf if wf != "*" else (case or {})["workflow"]
+
+
+def replay(log: Iterable[LogEntry], copy: bool = True, as_json: bool = False) -> dict[str, engine.Case]:
+    """`engine.fold` over the log, as replay does (``as_json``: records in JSON form, handed over)."""
+    cases: dict[str, engine.Case] = {}
+    for env, record, workflow in log:
+        cases[env.subject], _ = engine.fold(
+            cases.get(env.subject), env, record, workflow, copy=copy, as_json=as_json
+        )
+    return cases
