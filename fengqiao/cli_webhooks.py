@@ -40,7 +40,7 @@ OUTCOMES = {
 def _state_dir(name: str, data_dir: Path | None) -> Path:
     s = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     state = s.data_dir / "connectors" / name
-    from fengqiao.connectors.webhook_state import FILE
+    from fengqiao.connectors.webhooks.state import FILE
 
     if not (state / FILE).exists():
         raise fail(
@@ -52,7 +52,7 @@ def _state_dir(name: str, data_dir: Path | None) -> Path:
 
 def _config(path: Path) -> Any:
     from fengqiao.cli_connectors import read_config
-    from fengqiao.connectors.webhook import WebhookSink
+    from fengqiao.connectors.webhooks.sink import WebhookSink
 
     return read_config(WebhookSink, path)
 
@@ -65,7 +65,7 @@ def list_failed(
     data_dir: DataDir = None,
 ) -> None:
     """Deliveries given up on (after every retry, or refused by the receiver), oldest first."""
-    from fengqiao.connectors.webhook_state import DeliveryLog
+    from fengqiao.connectors.webhooks.state import DeliveryLog
 
     log = DeliveryLog(_state_dir(name, data_dir))
     try:
@@ -105,7 +105,7 @@ def redeliver_cmd(
 ) -> None:
     """Send failed deliveries again: signed anew, same Fengqiao-Delivery-Id, marked delivered on success."""
     from fengqiao.connectors.sdk import ConnectorFailed
-    from fengqiao.connectors.webhook import redeliver
+    from fengqiao.connectors.webhooks.sink import redeliver
 
     if not (agency or event or everything):
         raise fail("choose what to send again: --event ID, --agency AGENCY, or --all")

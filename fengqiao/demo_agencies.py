@@ -19,8 +19,8 @@ from rich.table import Table
 from fengqiao.connectors.gateway import HttpGateway
 from fengqiao.connectors.gateway.keys import KeyStore
 from fengqiao.connectors.runtime import HubLink, context_for, run_connector
-from fengqiao.connectors.webhook import WebhookSink
-from fengqiao.connectors.webhook_harness import WebhookHarness
+from fengqiao.connectors.webhooks.harness import WebhookHarness
+from fengqiao.connectors.webhooks.sink import WebhookSink
 from fengqiao.hub import Hub
 from fengqiao.scenario import AGENCIES
 

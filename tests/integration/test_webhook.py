@@ -22,9 +22,9 @@ from helpers import collect, header, release_event
 
 from fengqiao.connectors import runtime
 from fengqiao.connectors.addressing import addressed
-from fengqiao.connectors.webhook import WebhookSink
-from fengqiao.connectors.webhook_harness import WebhookHarness
-from fengqiao.connectors.webhook_state import DeliveryLog
+from fengqiao.connectors.webhooks.harness import WebhookHarness
+from fengqiao.connectors.webhooks.sink import WebhookSink
+from fengqiao.connectors.webhooks.state import DeliveryLog
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import open_reader
 from fengqiao.schemas.envelope import Envelope

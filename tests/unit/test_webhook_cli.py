@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fengqiao.cli_webhooks import webhooks_app
-from fengqiao.connectors.webhook_state import DeliveryLog
+from fengqiao.connectors.webhooks.state import DeliveryLog
 
 runner = CliRunner()
 

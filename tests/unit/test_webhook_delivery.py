@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fengqiao.connectors import webhook_delivery as wd
-from fengqiao.connectors import webhook_signature as ws
+from fengqiao.connectors.webhooks import delivery as wd
+from fengqiao.connectors.webhooks import signature as ws
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
 
 SECRET = ws.new_secret()

@@ -9,8 +9,8 @@ from prometheus_client import REGISTRY
 from test_webhook_sink import Cases, assigned
 
 from fengqiao.connectors.sdk import ConnectorContext, RecordError
-from fengqiao.connectors.webhook import WebhookSink
-from fengqiao.connectors.webhook_harness import WebhookHarness
+from fengqiao.connectors.webhooks.harness import WebhookHarness
+from fengqiao.connectors.webhooks.sink import WebhookSink
 
 
 def count(name: str, **labels: str) -> float:

@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from fengqiao.connectors.sdk import ConnectorContext, ConnectorFailed, RecordError, RetriableError, SinkRecord
-from fengqiao.connectors.webhook import WebhookSink, redeliver
-from fengqiao.connectors.webhook_delivery import delivery_id
-from fengqiao.connectors.webhook_harness import WebhookHarness
+from fengqiao.connectors.webhooks.delivery import delivery_id
+from fengqiao.connectors.webhooks.harness import WebhookHarness
+from fengqiao.connectors.webhooks.sink import WebhookSink, redeliver
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
 from fengqiao.schemas.samples import sample_event
@@ -250,7 +250,7 @@ async def test_over_http_each_delivery_verifies_with_the_standard_webhooks_libra
     """Through the real sink and a real HTTP receiver, while rotating and with the old header on."""
     from standardwebhooks import Webhook
 
-    from fengqiao.connectors.webhook_signature import new_secret
+    from fengqiao.connectors.webhooks.signature import new_secret
 
     old = {a: new_secret() for a in harness.secrets}
     sink = await sinks.start(

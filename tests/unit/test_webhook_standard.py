@@ -21,10 +21,10 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from fengqiao.connectors import webhook_delivery as wd
-from fengqiao.connectors import webhook_signature as ws
 from fengqiao.connectors.sdk import ConnectorFailed
-from fengqiao.connectors.webhook_config import Endpoint
+from fengqiao.connectors.webhooks import delivery as wd
+from fengqiao.connectors.webhooks import signature as ws
+from fengqiao.connectors.webhooks.config import Endpoint
 
 BODY = '{"specversion":"1.0","id":"e-1","subject":"XS-2026-0001","data":{"note":"青山镇"}}'.encode()
 POLICY = wd.Policy(

@@ -123,5 +123,5 @@ def verify(
     return t
 
 
-if __name__ == "__main__":  # `python -m fengqiao.connectors.webhook_signature`: print a new secret
+if __name__ == "__main__":  # `python -m fengqiao.connectors.webhooks.signature`: print a new secret
     print(new_secret())

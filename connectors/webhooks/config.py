@@ -7,12 +7,12 @@ import os
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from .sdk import ConnectorConfig, ConnectorFailed
-from .webhook_delivery import Policy
-from .webhook_signature import signing_key
+from ..sdk import ConnectorConfig, ConnectorFailed
+from .delivery import Policy
+from .signature import signing_key
 
 MIN_SECRET = 16  # bytes of key; the Standard Webhooks spec asks for 24 to 64, new_secret() makes 32
-_MAKE_ONE = "(make one: python -m fengqiao.connectors.webhook_signature)"
+_MAKE_ONE = "(make one: python -m fengqiao.connectors.webhooks.signature)"
 
 
 class Endpoint(BaseModel):

@@ -1,8 +1,8 @@
 """The webhook sink (推送): each agency receives the handoffs, alerts and case updates addressed to it.
 
-Who gets what is `addressing.py`; one signed POST and its retries are `webhook_delivery.py`; what
-was delivered or failed is `webhook_state.py`; the configuration is `webhook_config.py`, sending
-failures again `webhook_redeliver.py`. docs/webhooks.md is the integrators' side.
+Who gets what is `addressing.py`; one signed POST and its retries are `delivery.py`; what
+was delivered or failed is `state.py`; the configuration is `config.py`, sending
+failures again `redeliver.py`. docs/webhooks.md is the integrators' side.
 
 Order is kept per case: the runtime writes one record at a time per partition, and `write` retries
 inside itself (`retry.py`: capped exponential backoff, full jitter), so the later events of a case
@@ -25,13 +25,13 @@ from fengqiao import logs, metrics
 from fengqiao.schemas.catalogue import Catalogue, load
 from fengqiao.streams import topics
 
-from .addressing import addressed, case_parties
-from .conformance import Harness
-from .sdk import ConnectorContext, ConnectorFailed, RecordError, RetriableError, Sink, SinkRecord
-from .webhook_config import Config, Endpoint
-from .webhook_delivery import Result, cloudevent_body, deliver
-from .webhook_redeliver import Redelivery, redeliver
-from .webhook_state import DeliveryLog
+from ..addressing import addressed, case_parties
+from ..conformance import Harness
+from ..sdk import ConnectorContext, ConnectorFailed, RecordError, RetriableError, Sink, SinkRecord
+from .config import Config, Endpoint
+from .delivery import Result, cloudevent_body, deliver
+from .redeliver import Redelivery, redeliver
+from .state import DeliveryLog
 
 __all__ = ["Config", "Endpoint", "Redelivery", "WebhookSink", "redeliver"]
 
@@ -204,6 +204,6 @@ class WebhookSink(Sink[Config]):
 
     @classmethod
     def conformance(cls, workdir: Path) -> Harness:
-        from .webhook_harness import WebhookHarness
+        from .harness import WebhookHarness
 
         return WebhookHarness(workdir)

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .conformance import SinkHarness
-from .webhook_signature import BadSignature, new_secret, signing_key, verify
+from ..conformance import SinkHarness
+from .signature import BadSignature, new_secret, signing_key, verify
 
 AGENCIES = ("qs-jo-1", "qs-jb")  # the demo judicial office and county bureau (scenario.AGENCIES)
 

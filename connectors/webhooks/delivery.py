@@ -1,7 +1,7 @@
 """One webhook delivery (推送): the signed POST, its retries, and what a response means.
 
 The body is the event as a CloudEvent in structured JSON, signed as Standard Webhooks has it
-(`webhook_signature.py`; docs/webhooks.md shows integrators how to check). Each attempt signs anew,
+(`signature.py`; docs/webhooks.md shows integrators how to check). Each attempt signs anew,
 so the timestamp says when it was sent and a receiver can refuse replays of old requests. Retries
 wait as `retry.py` says (capped exponential backoff, full jitter), or as the receiver's Retry-After.
 """
@@ -22,8 +22,8 @@ import httpx
 from fengqiao.schemas.codec import to_json
 from fengqiao.schemas.envelope import EXTENSIONS, Envelope, format_time
 
-from . import webhook_signature as signature
-from .retry import full_jitter
+from ..retry import full_jitter
+from . import signature
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 USER_AGENT = "fengqiao-webhook/1"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from .sdk import ConnectorFailed
-from .webhook_config import Config
-from .webhook_delivery import Policy, deliver
-from .webhook_state import DeliveryLog
+from ..sdk import ConnectorFailed
+from .config import Config
+from .delivery import Policy, deliver
+from .state import DeliveryLog
 
 
 @dataclass(frozen=True)
