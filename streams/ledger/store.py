@@ -104,7 +104,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from fengqiao.schemas.envelope import parse_time
 
-from .crypto import Sha256Ed25519, Suite, SuiteKeyError
+from ..crypto import Sha256Ed25519, Suite, SuiteKeyError
 
 __all__ = [
     "ChainHead",
