@@ -32,9 +32,9 @@ from sqlalchemy.pool import StaticPool
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .catalogue import Catalogue
-from .compat import SchemaError, check, parse_schema
-from .stores import SchemaStore
+from ..catalogue import Catalogue
+from ..compat import SchemaError, check, parse_schema
+from ..stores import SchemaStore
 
 __all__ = [
     "COMPATIBILITY_LEVELS",
