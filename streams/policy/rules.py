@@ -34,7 +34,7 @@ from fengqiao.schemas.catalogue import load as load_catalogue
 from fengqiao.streams.calendar import CLOCK_KINDS, WorkingCalendar, due, local_date, start_of_day
 from fengqiao.streams.directory import KNOWN_ROLES, agency_types, service_types
 
-POLICY_DIR = Path(__file__).resolve().parent / "policies"
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 DEFAULT_VERSION = "2026.1"
 WORKFLOWS = ("release", "mediation", "corrections", "legal_aid", "services")
 CONFIDENCE = {
@@ -488,7 +488,7 @@ class PolicySet:
         for p in map(Path, paths):
             files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
         read = [(f, _read(f)) for f in files]
-        from .policy_extends import resolve  # it imports this module
+        from ..policy_extends import resolve  # it imports this module
 
         known = _known_versions(read)
         return cls(parse_policy(resolve(raw, str(f), known), where=str(f)) for f, raw in read)
@@ -681,7 +681,7 @@ def load_policy(path: str | Path, *, catalogue: Catalogue | None = None) -> Poli
     path = Path(path)
     raw = _read(path)
     if "extends" in raw:
-        from .policy_extends import resolve  # it imports this module
+        from ..policy_extends import resolve  # it imports this module
 
         beside = [f for f in sorted(path.parent.glob("*.yaml")) if f.resolve() != path.resolve()]
         # A broken file beside it is its own problem, reported when that file is checked.
@@ -715,7 +715,7 @@ def _try_read(path: Path) -> dict[str, Any] | None:
 
 def _known_versions(files: Iterable[tuple[Path, dict[str, Any]]]) -> dict[str, tuple[str, dict[str, Any]]]:
     """version -> (where, raw) of the shipped files and ``files`` (theirs winning), for ``extends``."""
-    from .policy_extends import version_text
+    from ..policy_extends import version_text
 
     known: dict[str, tuple[str, dict[str, Any]]] = {}
     for f, raw in [*((f, _read(f)) for f in sorted(POLICY_DIR.glob("*.yaml"))), *files]:
