@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .registry import SchemaVersion
+    from .registry.model import SchemaVersion
 
 
 @runtime_checkable

@@ -39,12 +39,13 @@ RAW, PACKED = b"\x00", b"\x01"
 
 
 def code_fingerprint() -> str:
-    """What folded the stored cases: the encoding, the engine, the workflows and the shipped policies. A
-    snapshot made by other code may hold a case that code folds differently, so it is refused and the
-    partition rebuilt from the ledger."""
+    """What folded the stored cases: the encoding, the engine, the workflows, the policy code and the
+    shipped policies. A snapshot made by other code may hold a case that code folds differently, so it is
+    refused and the partition rebuilt from the ledger."""
     here = Path(__file__).parent
     h = hashlib.sha256(f"format {FORMAT}".encode())
-    for path in sorted([*here.glob("engine/*.py"), *here.glob("workflows/*.py"), *here.glob("policies/*")]):
+    code = [*here.glob("engine/*.py"), *here.glob("workflows/*.py"), *here.glob("policy/*.py")]
+    for path in sorted([*code, *here.glob("policies/*")]):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:32]
 

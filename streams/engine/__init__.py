@@ -43,8 +43,9 @@ Besides steps, a workflow may declare, all as data the engine runs the same way 
 
 # Layout, each module importing at run time only those before it (the others for type checking only):
 # `model` (the vocabulary and the registry), `state` (the case and its reads), `helpers`, `folding`
-# (`fold`), `view` (`View`), `decide` (`_Decider`), `live` (`handle`), `timer` (`tick`). Every name
-# other code imports — private ones the tests use included — is re-exported here.
+# (`fold`), `lookup` (what a view asks of the decider), `view` (`View`), `decide` (`_Decider`), `live`
+# (`handle`), `timer` (`tick`). Every name other code imports — private ones the tests use included —
+# is re-exported here.
 
 from .decide import _Decider, _uuid5
 from .folding import _alert, _copy, _due, _fold_extension, _fold_handoff, _fold_hub_event, fold

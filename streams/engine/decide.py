@@ -1,7 +1,14 @@
 """`_Decider`: the decisions one event or one timer pass causes — handoffs opened, acknowledged,
 fulfilled, extended, made moot, re-routed, cancelled or found overdue and escalated; alerts raised; the
 workflow's own reactions run — each with an id derived from its cause and folded as it is made, and
-the decisions those cause in turn (`drain`). `handle` and `tick` drive it."""
+the decisions those cause in turn (`drain`). `handle` and `tick` drive it. It implements
+`lookup.Lookup`, what the views it builds for a workflow's reactions may ask of it.
+
+One module although it is over 500 lines: `_Decider` is one state machine (the case, the policy in
+force, the cause, the decisions so far) whose methods call one another in both directions — every
+decision goes through `emit`, which folds it and may chain it back through `react` into every other
+method — so mixins over several files would scatter one object without making any part readable
+alone."""
 
 from __future__ import annotations
 

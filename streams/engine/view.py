@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fengqiao.schemas.codec import to_json
 from fengqiao.schemas.envelope import Envelope
@@ -16,11 +16,9 @@ from ..directory import to_ref
 from ..policy import Policy, Selector
 from ..registers import Register
 from .helpers import _get
+from .lookup import Lookup
 from .model import Case
 from .state import fact
-
-if TYPE_CHECKING:
-    from .decide import _Decider
 
 
 @dataclass
@@ -35,7 +33,7 @@ class View:
     policy: Policy
     now: datetime
     handoff: dict[str, Any] | None
-    _decider: _Decider = field(repr=False)
+    _decider: Lookup = field(repr=False)  # the decider that made the view (`decide._Decider`)
 
     def fact(self, path: str) -> Any:
         return fact(self.case, path)

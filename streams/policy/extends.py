@@ -1,7 +1,7 @@
 """A policy version that *extends* another (``extends: "2026.1"``) lists only what it changes.
 
 The merge works on the files' plain data, before validation, so every problem of the merged version
-is reported as for a whole file, naming the extending file. `streams/policy.py` finds the bases
+is reported as for a whole file, naming the extending file. `loading` and `versions` find the bases
 (shipped versions, and the files beside or loaded with the extending one).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .policy import PolicyError
+from .rules import PolicyError
 
 # Top-level fields a version that extends another takes from it when it does not give them. Not
 # ``applies_to``: whether a version reaches open cases is a decision of its own (default new_cases).
