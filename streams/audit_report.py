@@ -155,7 +155,7 @@ def build(
     agencies: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report as plain JSON data: header, timeline, handoffs, alerts, consistency checks."""
-    from fengqiao.cli import handoff_met  # the same verdict as `fengqiao case show`
+    from fengqiao.cli.case import handoff_met  # the same verdict as `fengqiao case show`
 
     now = (generated_at or datetime.now(UTC)).astimezone(UTC)
     names = _agency_names(case, records)

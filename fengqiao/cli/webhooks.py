@@ -51,7 +51,7 @@ def _state_dir(name: str, data_dir: Path | None) -> Path:
 
 
 def _config(path: Path) -> Any:
-    from fengqiao.cli_connectors import read_config
+    from fengqiao.cli.connectors import read_config
     from fengqiao.connectors.webhook import WebhookSink
 
     return read_config(WebhookSink, path)
