@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fengqiao.cli.case import handoff_met, render_case
 from fengqiao.cli.common import DataDir, LedgerOpt, data_settings, open_codec, open_ledger
 from fengqiao.console import err, fail, ledger_progress, out
+from fengqiao.reporting.case import handoff_met, render_case
 from fengqiao.settings import Settings
 
 audit_app = typer.Typer(
@@ -159,9 +159,9 @@ def audit_case(
 ) -> None:
     """A case's timeline for an auditor: every event, who published it, when it was recorded, every
     handoff with its deadline, rule, policy version and outcome. HTML is a page on its own, in Chinese."""
+    from fengqiao.reporting.audit import render
     from fengqiao.schemas.codec import to_json
     from fengqiao.schemas.envelope import Envelope
-    from fengqiao.streams.audit_report import render
     from fengqiao.streams.replay import ledger_records
     from fengqiao.streams.replay import replay as fold_all
     from fengqiao.streams.workflows import load_context

@@ -34,7 +34,7 @@ def kpi_release(
     registry: RegistryOpt = None,
 ) -> None:
     """Release hand-over KPIs 安置帮教衔接指标, from the cases' state, with the counts behind each rate."""
-    from fengqiao.streams.kpi import release_kpis, render_release
+    from fengqiao.reporting.kpi.release import release_kpis, render_release
 
     _show_kpis("release", release_kpis, render_release, since, until, agency, as_json, broker, registry)
 
@@ -49,7 +49,7 @@ def kpi_mediation(
     registry: RegistryOpt = None,
 ) -> None:
     """Mediation KPIs 矛盾纠纷调解指标, overall, by door and by lead agency, with the counts behind each."""
-    from fengqiao.streams.kpi_mediation import mediation_kpis, render_mediation
+    from fengqiao.reporting.kpi.mediation import mediation_kpis, render_mediation
 
     _show_kpis("mediation", mediation_kpis, render_mediation, since, until, agency, as_json, broker, registry)
 
@@ -65,7 +65,7 @@ def kpi_legal_aid(
 ) -> None:
     """Legal aid KPIs 法律援助指标: days to assignment, decisions within 7 days, grant rate for eligible
     applicants, overall and by route (notice or application), with the counts behind each."""
-    from fengqiao.streams.kpi_legal_aid import legal_aid_kpis, render_legal_aid
+    from fengqiao.reporting.kpi.legal_aid import legal_aid_kpis, render_legal_aid
 
     _show_kpis("legal_aid", legal_aid_kpis, render_legal_aid, since, until, agency, as_json, broker, registry)
 
@@ -80,7 +80,7 @@ def kpi_corrections(
     registry: RegistryOpt = None,
 ) -> None:
     """Community corrections KPIs 社区矫正指标: on-time reporting, absconders, investigations on time."""
-    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
+    from fengqiao.reporting.kpi.corrections import corrections_kpis, render_corrections
 
     _show_kpis(
         "corrections", corrections_kpis, render_corrections, since, until, agency, as_json, broker, registry
@@ -97,7 +97,7 @@ def kpi_services(
     registry: RegistryOpt = None,
 ) -> None:
     """一所六站点 KPIs 法律服务办结指标: closure rate, median days to close, overdue share by body."""
-    from fengqiao.streams.kpi_services import render_services, services_kpis
+    from fengqiao.reporting.kpi.services import render_services, services_kpis
 
     _show_kpis("services", services_kpis, render_services, since, until, agency, as_json, broker, registry)
 

@@ -131,7 +131,7 @@ def kpi_release(
 
     from fengqiao.connectors.readmodel.kpi import release_kpis
     from fengqiao.connectors.readmodel.store import current_revision
-    from fengqiao.streams.kpi import render_release
+    from fengqiao.reporting.kpi.release import render_release
 
     start, end = date_range(date_from, date_to)
     eng, shown = _engine(url, schema, data_dir)

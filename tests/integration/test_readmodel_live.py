@@ -33,8 +33,9 @@ from fengqiao.connectors.readmodel import kpi as sql_kpi
 from fengqiao.connectors.readmodel import tables as t
 from fengqiao.connectors.readmodel.store import ReadModel, connect
 from fengqiao.hub import Hub
+from fengqiao.reporting.kpi import release as kpi
 from fengqiao.settings import Settings
-from fengqiao.streams import kpi, topics
+from fengqiao.streams import topics
 from fengqiao.streams.clock import FileClock
 from fengqiao.streams.ledger import Ledger
 from fengqiao.streams.publisher import Publisher

@@ -1,7 +1,7 @@
 """Legal aid KPIs (workflows.md §4), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`).
+a replay agree. A rate carries the counts behind it, as the release KPIs do (`release.py`).
 
 The cohort is the legal aid cases opened (notice, application, or a detained person's application
 through the facility) in the period, by Asia/Shanghai date. Two routes: ``notified`` (通知辩护, a
@@ -28,9 +28,10 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.streams.engine import Case, fact
+from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
 
-from .engine import Case, fact
-from .kpi_common import (
+from .engine import (
     KPI,
     KpiRows,
     breakdown,
@@ -42,7 +43,6 @@ from .kpi_common import (
     result,
     with_targets,
 )
-from .workflows.legal_aid import ON_REGISTER, route
 
 ROUTES = {"notified": "通知辩护", "applied": "申请"}
 ASSIGN_STEPS = ("assign_notified", "assign_granted")

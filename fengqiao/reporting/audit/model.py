@@ -35,8 +35,7 @@ from typing import Any, Literal
 
 from fengqiao.schemas.codec import SHANGHAI
 from fengqiao.schemas.envelope import HUB_SOURCE
-
-from .workflows import DECLARED
+from fengqiao.streams.workflows import DECLARED
 
 Format = Literal["html", "csv", "json"]
 REPORT_VERSION = 1
@@ -155,7 +154,7 @@ def build(
     agencies: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report as plain JSON data: header, timeline, handoffs, alerts, consistency checks."""
-    from fengqiao.cli.case import handoff_met  # the same verdict as `fengqiao case show`
+    from fengqiao.reporting.case import handoff_met  # the same verdict as `fengqiao case show`
 
     now = (generated_at or datetime.now(UTC)).astimezone(UTC)
     names = _agency_names(case, records)

@@ -1,7 +1,7 @@
 """Mediation KPIs (workflows.md §2), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["TJ-2"]}
 
@@ -31,9 +31,11 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.streams.engine import Case, fact, open_handoffs
+from fengqiao.streams.policy import PolicySet, default_policy_set
+from fengqiao.streams.workflows.mediation import door
 
-from .engine import Case, fact, open_handoffs
-from .kpi_common import (
+from .engine import (
     KPI,
     KpiRows,
     breakdown,
@@ -48,8 +50,6 @@ from .kpi_common import (
     result,
     with_targets,
 )
-from .policy import PolicySet, default_policy_set
-from .workflows.mediation import door
 
 DOORS = ("court_pre_filing", "court_post_filing", "police", "petition", "own_intake")
 DOOR_ZH = {

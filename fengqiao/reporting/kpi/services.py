@@ -1,7 +1,7 @@
 """一所六站点 KPIs (workflows.md §5), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["FW-2"]}
 
@@ -27,8 +27,10 @@ from typing import Any
 
 from rich.console import Console
 
-from .engine import Case, fact
-from .kpi_common import (
+from fengqiao.streams.engine import Case, fact
+from fengqiao.streams.workflows.services import service_handoff, service_of
+
+from .engine import (
     KPI,
     KpiRows,
     breakdown,
@@ -42,7 +44,6 @@ from .kpi_common import (
     result,
     with_targets,
 )
-from .workflows.services import service_handoff, service_of
 
 SERVICE_ZH = {
     "notary": "公证协办",

@@ -1,7 +1,7 @@
 """Release hand-over KPIs (workflows.md §1), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs, alerts, flags), so the
-board, the KPIs and a replay agree. Each KPI carries the counts behind it (`streams/kpi_common.py`):
+board, the KPIs and a replay agree. Each KPI carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["XS-2"]}
 
@@ -21,9 +21,9 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.streams.engine import Case, fact
 
-from .engine import Case, fact
-from .kpi_common import KPI, KpiRows, cohort, count, rate, render_kpis, result, with_targets
+from .engine import KPI, KpiRows, cohort, count, rate, render_kpis, result, with_targets
 
 # (key, Chinese label, English label, target): the order the table shows them in.
 RELEASE_KPIS: KpiRows = (

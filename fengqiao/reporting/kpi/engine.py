@@ -6,7 +6,7 @@ A KPI is computed from case state alone (no I/O, no clock) and carries the count
 
 ``rate`` is None when the denominator is 0. A *count* (target 0, e.g. people who lost contact) has
 the same keys, its ``exceptions`` being the cases counted. A *median* has ``value`` instead of a
-rate. Each workflow's module (`kpi.py` for release, `kpi_mediation.py`, ...) declares its KPIs as
+rate. Each workflow's module (`release.py`, `mediation.py`, ...) declares its KPIs as
 ``(key, Chinese label, English label, target)`` rows and builds on these functions.
 """
 
@@ -21,9 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fengqiao.schemas.envelope import parse_time
-
-from .calendar import local_date
-from .engine import Case, mappings
+from fengqiao.streams.calendar import local_date
+from fengqiao.streams.engine import Case, mappings
 
 KPI = dict[str, Any]
 # (key, Chinese label, English label, target): the order the tables show them in.

@@ -94,7 +94,7 @@ LEVEL_ZH = {"village": "村级", "township": "乡镇", "joint": "一庭两所", 
 
 def _mediation(console: Console, cases: list[dict[str, Any]]) -> None:
     """The mediation cases: door, level, the joint session's members, escalations, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
+    from fengqiao.reporting.kpi.mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
 
     t = Table(title="矛盾纠纷调解 Mediation (一庭两所, 诉调·警调·访调对接)")
     for col in (
@@ -144,7 +144,7 @@ def _services_text(shown: bool) -> str:
 
 def _services(console: Console, cases: list[dict[str, Any]]) -> None:
     """The 一所六站点 requests: service, body, the handoff's state, escalation, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_services import SERVICE_ZH, render_services, services_kpis
+    from fengqiao.reporting.kpi.services import SERVICE_ZH, render_services, services_kpis
 
     t = Table(title="一所六站点 Six services through the judicial office (首问负责、办结回告)")
     for col in ("案件 case", "服务 service", "办理机构 body", "状态 state", "督办 escalated", "结果 outcome"):
@@ -188,7 +188,7 @@ def _legal_aid_text(shown: bool) -> str:
 
 def _legal_aid(console: Console, cases: list[dict[str, Any]]) -> None:
     """The legal aid cases: route, the means test, the decision, the lawyer; then the KPIs."""
-    from fengqiao.streams.kpi_legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
+    from fengqiao.reporting.kpi.legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
     from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
 
     t = Table(title="法律援助 Legal aid (通知辩护、申请、救助名单免审)")
@@ -234,7 +234,7 @@ CORRECTIONS_DECISIONS = ("CorrectionAbsconded", "RevocationGroundsArisen", "Corr
 
 def _corrections(console: Console, cases: list[dict[str, Any]]) -> None:
     """The corrections cases: kind, the agency in charge, reporting, what the hub decided; then the KPIs."""
-    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
+    from fengqiao.reporting.kpi.corrections import corrections_kpis, render_corrections
     from fengqiao.streams.workflows.corrections import responsible
 
     t = Table(title="社区矫正 Community corrections (交付衔接、报到、脱管、撤销、变更执行地)")

@@ -1,7 +1,7 @@
 """Community corrections KPIs (workflows.md §3), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["JZ-2"]}
 
@@ -28,8 +28,9 @@ from typing import Any
 
 from rich.console import Console
 
-from .engine import Case
-from .kpi_common import (
+from fengqiao.streams.engine import Case
+
+from .engine import (
     KPI,
     KpiRows,
     breakdown,
