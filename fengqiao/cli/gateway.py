@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fengqiao.connectors.gateway.keys import KeyStore, parse_expiry, parse_span
 from fengqiao.console import err, fail, out
+from fengqiao.schemas.labels import section
 from fengqiao.settings import Settings
 
 gateway_app = typer.Typer(
@@ -116,7 +117,7 @@ def keys_rotate(
     out.print(key, soft_wrap=True, highlight=False)
 
 
-_STATUS_ZH = {"active": "有效 active", "expired": "已过期 expired", "revoked": "已吊销 revoked"}
+_STATUS_ZH = section("api_key_status")
 
 
 @keys_app.command("list")

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from fengqiao.console import fail, out
+from fengqiao.schemas.labels import section
 from fengqiao.settings import Settings
 
 webhooks_app = typer.Typer(
@@ -29,12 +30,8 @@ AgencyOpt = Annotated[
     str | None, typer.Option("--agency", help="only this agency's deliveries (directory id)")
 ]
 
-OUTCOMES = {
-    "delivered": "[green]已送达 delivered[/]",
-    "already": "[green]此前已送达 already delivered[/]",
-    "failed": "[red]仍失败 still failing[/]",
-    "no-endpoint": "[yellow]配置中无该机构地址 no endpoint in the config[/]",
-}
+_COLOUR = {"delivered": "green", "already": "green", "failed": "red", "no-endpoint": "yellow"}
+OUTCOMES = {k: f"[{_COLOUR[k]}]{text}[/]" for k, text in section("webhook_outcomes").items()}
 
 
 def _state_dir(name: str, data_dir: Path | None) -> Path:

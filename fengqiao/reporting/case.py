@@ -8,14 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-MET_ZH = {
-    "met": "按时 met",
-    "late": "逾期完成 late",
-    "missed": "逾期 missed",
-    "pending": "未到期 pending",
-    "cancelled": "撤销 cancelled",
-    "no_deadline": "— no deadline",
-}
+from fengqiao.schemas.labels import section
+
+MET_ZH = section("handoff_outcomes", "cli")
 
 
 def handoff_met(h: dict[str, Any], now: Any = None) -> str:

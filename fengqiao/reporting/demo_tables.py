@@ -9,14 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STATE_ZH = {
-    "assigned": "待签收",
-    "acknowledged": "已签收",
-    "fulfilled": "已完成",
-    "overdue": "逾期",
-    "escalated": "已督办",
-    "cancelled": "已撤销",
-}
+from fengqiao.schemas.labels import section
+
+STATE_ZH = section("handoff_states", "board")  # the words of a board: 待签收, not the report's 已交办
 
 
 def _summary(console: Console, cases: list[dict[str, Any]], expected: Counter[str]) -> None:
@@ -89,7 +84,7 @@ def _police_text(told: bool) -> str:
     return "the police station alerted of a 民转刑 risk 已预警派出所"
 
 
-LEVEL_ZH = {"village": "村级", "township": "乡镇", "joint": "一庭两所", "county": "县级"}
+LEVEL_ZH = section("mediation_levels")
 
 
 def _mediation(console: Console, cases: list[dict[str, Any]]) -> None:

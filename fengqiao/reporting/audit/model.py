@@ -11,60 +11,17 @@ from typing import Any
 from fengqiao.reporting.case import handoff_met
 from fengqiao.schemas.codec import SHANGHAI
 from fengqiao.schemas.envelope import HUB_SOURCE
+from fengqiao.schemas.labels import section
 from fengqiao.streams.workflows import DECLARED
 
 REPORT_VERSION = 1
 
 WORKFLOW_ZH: dict[str, str] = {wf.name: wf.title_zh for wf in DECLARED}
-STATUS_ZH = {"awaiting_opening": "待立案", "open": "办理中", "overdue": "有逾期", "closed": "已结案"}
-STATE_ZH = {
-    "assigned": "已交办",
-    "acknowledged": "已签收",
-    "fulfilled": "已办结",
-    "overdue": "已超期",
-    "escalated": "已督办",
-    "cancelled": "已撤销",
-}
-OUTCOME_ZH = {
-    "met": "按时完成",
-    "late": "逾期完成",
-    "missed": "逾期未完成",
-    "pending": "未到期",
-    "cancelled": "已撤销",
-    "no_deadline": "无期限",
-}
-EVENT_ZH = {
-    "HandoffAssigned": "交办",
-    "HandoffAcknowledged": "签收回执",
-    "HandoffFulfilled": "办结",
-    "HandoffOverdue": "超期",
-    "HandoffEscalated": "上报督办",
-    "HandoffReassigned": "改派",
-    "HandoffCancelled": "撤销",
-    "RoutingFailed": "路由失败",
-    "DeadlineNotComputable": "期限无法计算",
-    "ReleaseNoticeIssued": "刑满释放人员通知书",
-    "ReleaseNoticeAcknowledged": "通知书回执",
-    "ReleaseHandoffAssigned": "衔接任务交办",
-    "ReleaseHandoffReassigned": "衔接任务重新指派",
-    "ResidenceDisputed": "居住地异议",
-    "PickupPlanned": "必接必送接送方案",
-    "PickupEscortRequested": "请求协助接回",
-    "PersonReleased": "刑满释放",
-    "PersonReceived": "门口接回",
-    "PersonDelivered": "送回居住地",
-    "PersonReported": "报到",
-    "HouseholdRegistered": "落户",
-    "PickupMissed": "未接回",
-    "DeliveryMissed": "未送回",
-    "ContactLost": "失联",
-    "AssistanceRequested": "救助申请",
-    "AssistanceGranted": "救助批准",
-    "AssistanceDenied": "不予救助",
-    "ResettlementPlanCreated": "安置帮教方案",
-    "ResettlementClosed": "安置帮教期满解除",
-}
-MISSING_ZH = {"receipt": "缺回执", "disposition": "缺处置"}
+STATUS_ZH = section("case_status")
+STATE_ZH = section("handoff_states", "report")
+OUTCOME_ZH = section("handoff_outcomes", "report")
+EVENT_ZH = section("event_names")
+MISSING_ZH = section("handoff_missing")
 
 
 # -- the content -------------------------------------------------------------------------------------
