@@ -16,7 +16,7 @@ from fengqiao.cli.connectors import connectors_app
 from fengqiao.cli.demo import demo
 from fengqiao.cli.events import publish, tail
 from fengqiao.cli.gateway import gateway_app
-from fengqiao.cli.kpi import kpi_app
+from fengqiao.cli.kpi import kpi
 from fengqiao.cli.policy import policy_app
 from fengqiao.cli.readmodel import readmodel_app
 from fengqiao.cli.run import up, worker
@@ -37,7 +37,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dead_app, name="deadletters")
 app.command()(replay)
-app.add_typer(kpi_app, name="kpi")
+app.command()(kpi)  # one command for the five workflows: `fengqiao kpi WORKFLOW`
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(webhooks_app, name="webhooks")
