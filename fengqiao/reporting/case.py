@@ -11,6 +11,12 @@ from rich.table import Table
 from fengqiao.schemas.labels import section
 
 MET_ZH = section("handoff_outcomes", "cli")
+TABLES = section("tables", "case")  # the handoffs, alerts and events tables' titles and columns
+
+
+def _table(name: str) -> Table:
+    spec = TABLES[name]
+    return Table(*spec["columns"], title=spec["title"])
 
 
 def handoff_met(h: dict[str, Any], now: Any = None) -> str:
@@ -54,16 +60,7 @@ def render_case(case: dict[str, Any], console: Console) -> None:
         + ("  [red]通知书迟延 notice late[/]" if case.get("flags", {}).get("notice_late") else "")
     )
     if case.get("handoffs"):
-        t = Table(
-            "步骤 step",
-            "承办机构 obliged",
-            "状态 state",
-            "期限 due (北京时间)",
-            "规则 rule",
-            "依据 source",
-            "结果 met",
-            title="移交 Handoffs",
-        )
+        t = _table("handoffs")
         for h in case["handoffs"].values():
             d = h.get("deadline") or {}
             rule = f"{d['rule_id']} ({d['length']} {d['clock']}, v{d['policy_version']})" if d else "—"
@@ -78,7 +75,7 @@ def render_case(case: dict[str, Any], console: Console) -> None:
             )
         console.print(t)
     if case.get("alerts"):
-        t = Table("告警 alert", "通知 alerted", "时间 at", title="告警 Alerts")
+        t = _table("alerts")
         for a in case["alerts"]:
             t.add_row(
                 a["type"],
@@ -90,7 +87,7 @@ def render_case(case: dict[str, Any], console: Console) -> None:
         console.print(
             f"[yellow]待立案事件 held until the case opens:[/] {', '.join(h['type'] for h in case['held'])}"
         )
-    t = Table("#", "时间 time (北京时间)", "事件 event", "来源 source", "id", title="事件 Events")
+    t = _table("events")
     for i, e in enumerate(case["events"], 1):
         t.add_row(str(i), local(e["time"]), e["type"], e["source"], e["id"])
     console.print(t)

@@ -7,7 +7,13 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from fengqiao.schemas.labels import section
+
 from .model import MISSING_ZH, OUTCOME_ZH
+
+# The page's table columns and the case header's lines, each (Chinese, English), from the catalogue.
+COLUMNS = section("tables", "audit", "columns")
+FIELDS = section("tables", "audit", "case")
 
 _CSS = """
 @page { size: A4 landscape; margin: 12mm; }
@@ -43,6 +49,11 @@ def _e(v: Any) -> str:
     return "—" if v is None or v == "" else html.escape(str(v), quote=True)
 
 
+def _field(key: str) -> str:
+    """The label of one line of the case's header table."""
+    return _label(*FIELDS[key])
+
+
 def _label(zh: str, en: str) -> str:
     return f"{zh} <small>{html.escape(en)}</small>"
 
@@ -67,21 +78,21 @@ def to_html(report: dict[str, Any]) -> str:
         )
     counts = "；".join(f"{_e(OUTCOME_ZH.get(k, k))} {v}" for k, v in s["outcomes"].items()) or "—"
     meta = [
-        (_label("案件编号", "case id"), f"<b class=mono>{_e(c['case_id'])}</b>"),
-        (_label("流程", "workflow"), wf),
-        (_label("状态", "status"), status),
-        (_label("政策版本", "policy version"), _e(c["policy_version"])),
-        (_label("立案时间", "opened"), _e(c["opened_at_bj"])),
-        (_label("结案时间", "closed"), _e(c["closed_at_bj"])),
+        (_field("case_id"), f"<b class=mono>{_e(c['case_id'])}</b>"),
+        (_field("workflow"), wf),
+        (_field("status"), status),
+        (_field("policy_version"), _e(c["policy_version"])),
+        (_field("opened"), _e(c["opened_at_bj"])),
+        (_field("closed"), _e(c["closed_at_bj"])),
         (
-            _label("事件", "events"),
+            _field("events"),
             f"{s['events']}（机构 {s['agency_events']}，枢纽决定 {s['hub_decisions']}）",
         ),
-        (_label("移交", "handoffs"), f"{s['handoffs']}（{counts}）"),
-        (_label("告警", "alerts"), str(s["alerts"])),
+        (_field("handoffs"), f"{s['handoffs']}（{counts}）"),
+        (_field("alerts"), str(s["alerts"])),
     ]
     if c["held"]:
-        meta.append((_label("待立案事件", "held"), "、".join(_e(t) for t in c["held"])))
+        meta.append((_field("held"), "、".join(_e(t) for t in c["held"])))
     out = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -124,20 +135,7 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
     out = [f"<h2>移交与期限 <small>Handoffs and deadlines</small>（{len(handoffs)}）</h2>"]
     if not handoffs:
         return [*out, "<p>无 none</p>"]
-    out.append(
-        _table_head(
-            "handoffs",
-            (
-                ("步骤/任务", "step, task"),
-                ("承办机构", "obliged agency"),
-                ("期限", "deadline"),
-                ("规则与依据", "rule, policy, source"),
-                ("状态", "state"),
-                ("结果", "outcome"),
-                ("督办/改派", "escalations"),
-            ),
-        )
-    )
+    out.append(_table_head("handoffs"))
     for h in handoffs:
         d = h["deadline"]
         if d:
@@ -187,9 +185,9 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
     return [*out, "</tbody></table>"]
 
 
-def _table_head(cls: str, columns: tuple[tuple[str, str], ...]) -> str:
+def _table_head(cls: str) -> str:
     """A table's opening and its header row, each column labelled in Chinese with English below."""
-    heads = "".join(f"<th>{_label(zh, en)}</th>" for zh, en in columns)
+    heads = "".join(f"<th>{_label(zh, en)}</th>" for zh, en in COLUMNS[cls])
     return f"<table class={cls}><thead><tr>{heads}</tr></thead><tbody>"
 
 
@@ -197,19 +195,7 @@ def _html_alerts(alerts: list[dict[str, Any]]) -> list[str]:
     out = [f"<h2>告警 <small>Alerts</small>（{len(alerts)}）</h2>"]
     if not alerts:
         return [*out, "<p>无 none</p>"]
-    out.append(
-        _table_head(
-            "alerts",
-            (
-                ("告警", "alert"),
-                ("时间", "detected"),
-                ("责任机构", "responsible"),
-                ("通知机构", "alerted"),
-                ("原因", "reason"),
-                ("事件", "event #"),
-            ),
-        )
-    )
+    out.append(_table_head("alerts"))
     for a in alerts:
         title = (
             f"{_e(a['type_zh'])} " if a["type_zh"] else ""
@@ -229,22 +215,7 @@ def _html_timeline(timeline: list[dict[str, Any]]) -> list[str]:
     out = [f"<h2>事件时间线 <small>Timeline: who knew what, when</small>（{len(timeline)}）</h2>"]
     if not timeline:
         return [*out, "<p>无 none</p>"]
-    out.append(
-        _table_head(
-            "timeline",
-            (
-                ("#", ""),
-                ("发生时间", "event time"),
-                ("记录时间", "recorded"),
-                ("事件", "event"),
-                ("发布机构", "published by"),
-                ("内容", "detail"),
-                ("起因", "cause"),
-                ("位置", "topic/partition/offset"),
-                ("哈希", "hash"),
-            ),
-        )
-    )
+    out.append(_table_head("timeline"))
     for e in timeline:
         if e["hub_decision"]:
             who = "<b>枢纽决定</b> <small>hub decision</small>"
