@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from fengqiao.cli.common import DataDir, LedgerOpt, data_settings, open_codec, open_ledger
+from fengqiao.cli.common import DataDir, LedgerOpt, cli_table, data_settings, open_codec, open_ledger
 from fengqiao.console import err, fail, ledger_progress, out
 from fengqiao.reporting.case import handoff_met, render_case
 from fengqiao.settings import Settings
@@ -82,15 +81,7 @@ def replay(
     if case:
         render_case(cases[case], out)
         return
-    t = Table(
-        "案件 case",
-        "流程 workflow",
-        "状态 status",
-        "移交 handoffs",
-        "逾期 missed",
-        "告警 alerts",
-        title=f"回放 replay{' at ' + until if until else ''}: {len(cases)} cases",
-    )
+    t = cli_table("replay", title=f"回放 replay{' at ' + until if until else ''}: {len(cases)} cases")
     for c in sorted(cases.values(), key=lambda c: c["case_id"]):
         missed = sum(handoff_met(h, at) == "missed" for h in c["handoffs"].values())
         t.add_row(
@@ -212,7 +203,7 @@ def dead_list(data_dir: DataDir = None, ledger: LedgerOpt = None) -> None:
 
     s = data_settings(data_dir, ledger)
     led, codec = open_ledger(s), open_codec(s)
-    t = Table("id", "时间 failed at", "来源 source", "类别 kind", "原因 reason", title="死信 Dead letters")
+    t = cli_table("dead_letters")
     n = 0
     for r in led.read(topics=[topics.DEAD_LETTERS]):
         _, d = codec.decode(r.value)

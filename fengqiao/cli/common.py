@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from fengqiao import logs
 from fengqiao.console import fail
+from fengqiao.schemas.labels import section
 from fengqiao.settings import Settings
 
 BrokerOpt = Annotated[
@@ -123,3 +125,10 @@ def open_codec(s: Settings) -> Any:
                     yield v.id, v.schema
 
     return codec_from_schemas(schemas())
+
+
+def cli_table(name: str, **options: Any) -> Table:
+    """An empty rich table of a command's, titled and headed from ``tables.cli.<name>`` in the label
+    catalogue; ``options`` (a title built at run time, say) win over the catalogue's."""
+    spec = section("tables", "cli", name)
+    return Table(*spec["columns"], **({"title": spec.get("title")} | options))

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from fengqiao.cli.common import DataDir, LedgerOpt, data_settings, open_codec, open_ledger
+from fengqiao.cli.common import DataDir, LedgerOpt, cli_table, data_settings, open_codec, open_ledger
 from fengqiao.console import date_range, err, fail, ledger_progress, out
 
 readmodel_app = typer.Typer(
@@ -99,7 +98,7 @@ def rebuild(
         led.close()
     elapsed = time.perf_counter() - started
     out.print(f"[green]✓[/] 读模型已重建 read model rebuilt: {shown}")
-    t = Table("表 table", "行数 rows")
+    t = cli_table("readmodel_rows")
     for name, n in result.rows.items():
         t.add_row(name, str(n))
     out.print(t)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from fengqiao.cli.common import cli_table
 from fengqiao.console import fail, out
-from fengqiao.schemas.labels import section
+from fengqiao.schemas.labels import label, section
 from fengqiao.settings import Settings
 
 webhooks_app = typer.Typer(
@@ -72,18 +72,9 @@ def list_failed(
     if not rows:
         out.print("没有失败的推送 no failed deliveries")
         return
-    t = Table(
-        "机构 agency",
-        "事件 event",
-        "类型 type",
-        "案件 case",
-        "尝试 attempts",
-        "失败时间 failed at",
-        "最后错误 last error",
-        title="推送失败 Failed webhook deliveries",
-    )
+    t = cli_table("webhook_failures")
     if resolved:
-        t.add_column("已重发 resolved")
+        t.add_column(label("tables", "cli", "webhook_failures", "resolved"))
     for f in rows:
         cells = [f.agency, f.event_id, f.event_type, f.case_id, str(f.attempts), f.failed_at[:19]]
         t.add_row(*cells, f.last_error[:80], *([f.resolved_at or ""] if resolved else []))
@@ -115,15 +106,7 @@ def redeliver_cmd(
     if not results:
         out.print("没有待重发的失败推送 no open failures match")
         return
-    t = Table(
-        "机构 agency",
-        "事件 event",
-        "类型 type",
-        "案件 case",
-        "尝试 attempts",
-        "结果 result",
-        title="重新推送 Redelivery",
-    )
+    t = cli_table("redelivery")
     for r in results:
         outcome = OUTCOMES[r.outcome] + (f": {r.error[:80]}" if r.error else "")
         t.add_row(r.agency, r.event_id, r.event_type, r.case_id, str(r.attempts), outcome)
