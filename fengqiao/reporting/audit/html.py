@@ -14,6 +14,7 @@ from .model import MISSING_ZH, OUTCOME_ZH
 # The page's table columns and the case header's lines, each (Chinese, English), from the catalogue.
 COLUMNS = section("tables", "audit", "columns")
 FIELDS = section("tables", "audit", "case")
+OUTCOME_AT = section("handoff_outcomes", "report_at")  # the word before the outcome's instant
 
 _CSS = """
 @page { size: A4 landscape; margin: 12mm; }
@@ -147,12 +148,7 @@ def _html_handoffs(handoffs: list[dict[str, Any]]) -> list[str]:
         else:
             rule = f"<span class=mono>{_e(h['rule_id'])}</span><br><small>无法定期限 no legal clock</small>"
             due = "无 <small>none</small>"
-        when = {
-            "met": "完成于",
-            "late": "完成于",
-            "missed": "发现超期",
-            "cancelled": "撤销于",
-        }.get(h["outcome"], "")
+        when = OUTCOME_AT.get(h["outcome"], "")
         result = f"<span class='badge {_e(h['outcome'])}'>{_e(h['outcome_zh'])}</span>"
         if h["outcome_at_bj"]:
             result += f"<br><small>{when}</small> <span class=nowrap>{_e(h['outcome_at_bj'])}</span>"
