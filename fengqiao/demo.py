@@ -18,7 +18,10 @@ from rich.progress import Progress
 
 from fengqiao.connectors.cloudevents_json import parse
 from fengqiao.demo_agencies import AgencySystems
-from fengqiao.demo_report import (
+from fengqiao.hub import Hub, HubError, lock_data_folder
+from fengqiao.infra.broker import open_reader
+from fengqiao.lock import LOCK_NAME, DataFolderLock
+from fengqiao.reporting.demo_tables import (
     _alerts,
     _corrections,
     _corrections_shown,
@@ -36,9 +39,6 @@ from fengqiao.demo_report import (
     _services_text,
     _summary,
 )
-from fengqiao.hub import Hub, HubError, lock_data_folder
-from fengqiao.infra.broker import open_reader
-from fengqiao.lock import LOCK_NAME, DataFolderLock
 from fengqiao.scenario import demo_events
 from fengqiao.schemas.envelope import parse_time
 from fengqiao.settings import Settings

@@ -1,4 +1,4 @@
-"""The release KPIs (`streams/kpi.py`) as SQL over the read model, for agencies' own reporting tools.
+"""The release KPIs (`fengqiao.reporting.kpi.release`) as SQL over the read model, for agencies' tools.
 
 Each case of the cohort gets one row of 0/1 flags computed in SQL (`case_flags`), and the counts
 are sums over it (`release_kpis`). The result has the shape of `kpi.release_kpis` (exceptions
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, case, cast, exists, func, not_, or_, select
 
-from fengqiao.streams.kpi import RELEASE_KPIS
+from fengqiao.reporting.kpi.release import RELEASE_KPIS
 
 from . import tables as t
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from fengqiao.schemas.catalogue import AVRO_DIR, Catalogue, EventType
+from fengqiao.schemas.catalogue import Catalogue, EventType
+from fengqiao.schemas.labels import LABELS_FILE, catalogue
 
-LABELS_FILE = AVRO_DIR.parent / "labels_zh.yaml"
 REPEATS = 3  # groups of columns for a list of records: more would make the sheet unreadable
 TIME = "@time"  # the CloudEvent's time, for events whose record has no instant of its own
 ID = "@id"  # the sender's own event id; accepted in a file, never shown in a template
@@ -67,7 +67,8 @@ class Labels:
 
 @cache
 def labels(path: Path = LABELS_FILE) -> Labels:
-    raw = yaml.safe_load(path.read_text("utf-8")) or {}
+    # The hub's own catalogue is parsed once for every module; another file (a test's) on its own.
+    raw = catalogue() if path == LABELS_FILE else yaml.safe_load(path.read_text("utf-8")) or {}
     return Labels(
         events=raw.get("events") or {},
         fields=raw.get("fields") or {},

@@ -7,7 +7,7 @@ events) take hours. What the bench measures with N cases in the store — the wo
 store on disk, the time to ready, the live rate — depends on the folder, not on how it was filled, so
 for large N the bench writes the folder directly and then starts the hub on it, as after any restart:
 
-* each case's scripted events (the demo mix, `bench_workload`) through `engine.handle` at the
+* each case's scripted events (the demo mix, `scenario.play`) through `engine.handle` at the
   seeding instant, then the timer's passes at that instant (`engine.tick`, folded back as the worker
   folds its own decisions), as a worker does when the events arrive together;
 * the events and decisions into the ledger (`Ledger.append` with the hub's signing key, one signed

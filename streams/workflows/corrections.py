@@ -42,6 +42,7 @@ from datetime import date
 from typing import Any
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import label
 
 from ..engine import Case, Reaction, Step, View, Workflow, fact, open_handoffs, register
 from ..policy import Policy
@@ -202,7 +203,7 @@ COPIED = ("originator", "procuratorate", "police")  # 抄送: decision organ, pr
 CORRECTIONS = register(
     Workflow(
         name="corrections",
-        title_zh="社区矫正",
+        title_zh=label("workflows", "corrections"),
         opened_by=OPENING,
         closed_by=("CorrectionTerminated",),
         division=_division,

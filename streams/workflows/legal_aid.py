@@ -35,6 +35,7 @@ from datetime import date
 from typing import Any
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import label, section
 
 from ..calendar import local_date
 from ..engine import Case, Reaction, Step, View, Workflow, fact, register
@@ -43,7 +44,7 @@ OPENING = ("LegalAidNotified", "LegalAidApplied", "LegalAidAppliedInCustody")
 REGISTER = "assistance"  # the deployment's registers/assistance.(yaml|csv), keyed by id_number
 EXEMPTION_RULE = "legal_aid.means_test_exempt"
 # HardshipStatus symbols that put a person on the assistance register (社会救助对象, art. 42(2)).
-ON_REGISTER = {"subsistence_allowance": "低保", "extreme_poverty": "特困", "low_income": "低收入"}
+ON_REGISTER = {k: v for k, v in section("enums", "HardshipStatus").items() if k != "none"}
 CHECK_TASK = "核查申请人经济困难状况并答复法律援助机构"
 
 
@@ -174,7 +175,7 @@ def forward_assignment(v: View) -> dict[str, Any] | None:
 LEGAL_AID = register(
     Workflow(
         name="legal_aid",
-        title_zh="法律援助：通知辩护、申请审查与指派律师",
+        title_zh=label("workflows", "legal_aid"),
         opened_by=OPENING,
         closed_by=("LegalAidCaseClosed",),
         division=_division,

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 from fengqiao.schemas.envelope import HUB_SOURCE
+from fengqiao.schemas.labels import label
 
 from ..engine import Alert, Case, Reaction, Step, View, Workflow, fact, register
 
@@ -217,7 +218,7 @@ def flag_risk(v: View) -> dict[str, Any] | None:
 MEDIATION = register(
     Workflow(
         name="mediation",
-        title_zh="一庭两所联合调解与诉调、警调、访调对接",
+        title_zh=label("workflows", "mediation"),
         opened_by=OPENING,
         closed_by=("ReturnedToCourt",),
         division=_division,

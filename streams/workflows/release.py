@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import label
 
 from ..engine import Case, Step, Workflow, fact, register
 from ..policy import Policy
@@ -62,7 +63,7 @@ def notice_late(case: Case, policy: Policy) -> bool:
 RELEASE = register(
     Workflow(
         name="release",
-        title_zh="刑满释放人员衔接与必接必送",
+        title_zh=label("workflows", "release"),
         opened_by=("ReleaseNoticeIssued",),
         closed_by=("ResettlementClosed",),
         division=_division,

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import label
 
 from ..calendar import local_date
 from ..engine import Case, Reaction, Step, View, Workflow, fact, register
@@ -168,7 +169,7 @@ def _step(service: str) -> Step:
 SERVICES_WORKFLOW = register(
     Workflow(
         name="services",
-        title_zh="一所六站点：司法所受理、转办、办结回告",
+        title_zh=label("workflows", "services"),
         opened_by=("ServiceRequestReceived",),
         closed_by=("ServiceRequestClosed",),
         division=_division,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fengqiao.cli_connectors import connectors_app
+from fengqiao.cli.connectors import connectors_app
 from fengqiao.connectors.conformance import SinkHarness
 from fengqiao.connectors.kit import Suite, run_suite
 from fengqiao.connectors.runtime import HubLink, Positions, context_for, run_connector

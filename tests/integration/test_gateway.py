@@ -16,7 +16,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from fengqiao.cli_gateway import gateway_app
+from fengqiao.cli.gateway import gateway_app
 from fengqiao.connectors.gateway import HttpGateway
 from fengqiao.connectors.gateway.keys import KeyStore
 from fengqiao.connectors.runtime import HubLink, context_for, run_connector

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from helpers import run_cli
 
-from fengqiao.cli_audit import _codec
+from fengqiao.cli.common import open_codec as _codec
 from fengqiao.hub import Hub
 from fengqiao.scenario import demo_events
 from fengqiao.settings import Settings

@@ -33,8 +33,9 @@ from fengqiao.connectors.readmodel import kpi as sql_kpi
 from fengqiao.connectors.readmodel import tables as t
 from fengqiao.connectors.readmodel.store import ReadModel, connect
 from fengqiao.hub import Hub
+from fengqiao.reporting.kpi import release as kpi
 from fengqiao.settings import Settings
-from fengqiao.streams import kpi, topics
+from fengqiao.streams import topics
 from fengqiao.streams.clock import FileClock
 from fengqiao.streams.ledger import Ledger
 from fengqiao.streams.publisher import Publisher
@@ -177,12 +178,12 @@ def snapshot(db: Database) -> dict[str, Any]:
 
 def readmodel(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``fengqiao readmodel ARGS`` in a subprocess, as a user runs it (the sub-app itself, so the test
-    does not depend on how fengqiao/cli.py mounts it)."""
+    does not depend on how fengqiao/cli/__init__.py mounts it)."""
     env = {**os.environ, "FENGQIAO_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
     if data_dir is not None:
         env["FENGQIAO_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-c", "from fengqiao.cli_readmodel import readmodel_app; readmodel_app()", *args],
+        [sys.executable, "-c", "from fengqiao.cli.readmodel import readmodel_app; readmodel_app()", *args],
         capture_output=True,
         text=True,
         env=env,

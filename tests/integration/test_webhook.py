@@ -298,7 +298,7 @@ async def cli(settings: Settings, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "from fengqiao.cli_webhooks import webhooks_app; webhooks_app(prog_name='fengqiao webhooks')",
+        "from fengqiao.cli.webhooks import webhooks_app; webhooks_app(prog_name='fengqiao webhooks')",
         *args,
         "--data-dir",
         str(settings.data_dir),

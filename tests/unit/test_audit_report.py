@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from helpers import release_event
 
+from fengqiao.reporting import audit as audit_report
 from fengqiao.schemas.codec import to_json
 from fengqiao.schemas.envelope import format_time
-from fengqiao.streams import audit_report, engine
+from fengqiao.streams import engine
 from fengqiao.streams.topics import workflow_topic
 from fengqiao.streams.workflows import load_context
 

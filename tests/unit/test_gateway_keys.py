@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fengqiao.cli_gateway import gateway_app
+from fengqiao.cli.gateway import gateway_app
 from fengqiao.connectors.gateway.keys import KeyRefused, KeyStore, digest, parse_expiry
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fengqiao.cli_gateway import gateway_app
+from fengqiao.cli.gateway import gateway_app
 from fengqiao.connectors.gateway.api import openapi_spec
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"

@@ -23,8 +23,8 @@ from helpers import RELEASE
 from helpers import ReleaseDriver as Driver
 from rich.console import Console
 
+from fengqiao.reporting.kpi.release import RELEASE_KPIS, involves, release_kpis, render_release
 from fengqiao.streams.engine import Case, Context
-from fengqiao.streams.kpi import RELEASE_KPIS, involves, release_kpis, render_release
 from fengqiao.streams.workflows import load_context
 
 HOME_1 = {"code": "339901001001", "name": None}  # 青山镇: qs-jo-1, police station qs-ps-1

@@ -49,8 +49,8 @@ import pytest
 from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
+from fengqiao.reporting.kpi.corrections import CORRECTIONS_KPIS, corrections_kpis, render_corrections
 from fengqiao.streams.engine import Case, Context
-from fengqiao.streams.kpi_corrections import CORRECTIONS_KPIS, corrections_kpis, render_corrections
 from fengqiao.streams.workflows import load_context
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday, 10:00 in Beijing

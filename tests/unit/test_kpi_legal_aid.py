@@ -47,9 +47,9 @@ import pytest
 from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
+from fengqiao.reporting.kpi.legal_aid import LEGAL_AID_KPIS, legal_aid_kpis, render_legal_aid
 from fengqiao.scenario import LEGAL_AID_VARIANTS
 from fengqiao.streams.engine import Case, Context
-from fengqiao.streams.kpi_legal_aid import LEGAL_AID_KPIS, legal_aid_kpis, render_legal_aid
 from fengqiao.streams.workflows import load_context
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday, 10:00 in Beijing

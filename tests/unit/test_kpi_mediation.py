@@ -47,8 +47,8 @@ import pytest
 from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
+from fengqiao.reporting.kpi.mediation import MEDIATION_KPIS, mediation_kpis, outcome, render_mediation
 from fengqiao.streams.engine import Case, Context
-from fengqiao.streams.kpi_mediation import MEDIATION_KPIS, mediation_kpis, outcome, render_mediation
 from fengqiao.streams.workflows import load_context
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # Tuesday, 10:00 in Beijing

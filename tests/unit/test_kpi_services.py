@@ -50,9 +50,9 @@ import pytest
 from helpers import EngineDriver, demo_cases, rate
 from rich.console import Console
 
+from fengqiao.reporting.kpi.services import SERVICES_KPIS, overdue, render_services, services_kpis
 from fengqiao.streams.directory import to_ref
 from fengqiao.streams.engine import Case, Context
-from fengqiao.streams.kpi_services import SERVICES_KPIS, overdue, render_services, services_kpis
 from fengqiao.streams.workflows import load_context
 
 VILLAGE = {"code": "339901001001", "name": "东溪村"}

@@ -32,11 +32,12 @@ from fengqiao.connectors.readmodel.sink import ReadModelConfig, ReadModelSink
 from fengqiao.connectors.readmodel.store import ReadModel, connect, current_revision, head_revision, migrate
 from fengqiao.connectors.runtime import Positions
 from fengqiao.connectors.sdk import ConnectorContext, ConnectorFailed, RecordError, RetriableError, SinkRecord
+from fengqiao.reporting.kpi import release as kpi
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.envelope import Envelope
 from fengqiao.schemas.samples import sample_event
 from fengqiao.settings import Settings
-from fengqiao.streams import engine, kpi, topics
+from fengqiao.streams import engine, topics
 from fengqiao.streams.engine import Case, Context
 from fengqiao.streams.ledger import LedgerRecord
 from fengqiao.streams.workflows import load_context

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fengqiao.cli_webhooks import webhooks_app
+from fengqiao.cli.webhooks import webhooks_app
 from fengqiao.connectors.webhooks.state import DeliveryLog
 
 runner = CliRunner()

@@ -1,7 +1,7 @@
 """一所六站点 KPIs (workflows.md §5), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["FW-2"]}
 
@@ -27,37 +27,26 @@ from typing import Any
 
 from rich.console import Console
 
-from .engine import Case, fact
-from .kpi_common import (
-    KPI,
-    KpiRows,
-    breakdown,
-    cohort,
-    group,
-    median,
-    named,
-    rate,
-    render_breakdown,
-    render_kpis,
-    result,
-    with_targets,
-)
-from .workflows.services import service_handoff, service_of
+from fengqiao.schemas.labels import section
+from fengqiao.streams.engine import Case, fact
+from fengqiao.streams.workflows.services import service_handoff, service_of
 
-SERVICE_ZH = {
-    "notary": "公证协办",
-    "legal_aid": "法律援助代办",
-    "arbitration": "仲裁联系",
-    "reconsideration": "行政复议咨询",
-    "enforcement_feedback": "行政执法意见收集",
-    "legislative_opinion": "立法民意采集",
-}
-SERVICES_KPIS: KpiRows = (
-    ("closure", "办结率", "closure rate", None),
-    ("median_days", "办结天数中位数", "median days to close", None),
-    ("overdue", "逾期率", "overdue share", None),
+from .engine import (
+    Breakdown,
+    Cases,
+    KpiDefinition,
+    KpiRows,
+    Median,
+    Params,
+    Rate,
+    compute,
+    every,
+    group,
+    render,
+    zh_and_key,
 )
-_SHORT = {"closure": "办结 closed", "median_days": "中位天数 days", "overdue": "逾期 overdue"}
+
+SERVICE_ZH = section("service_names")  # in the catalogue's order (公证, 法援, 仲裁, 复议, 执法, 立法)
 
 
 def services_kpis(
@@ -74,12 +63,7 @@ def services_kpis(
     was escalated to) or that it published to. Returns ``{"period", "agency", "cases", "kpis",
     "by_body", "by_service"}``; ``kpis`` keyed and ordered as `SERVICES_KPIS`.
     """
-    members = cohort(cases, "services", start, end, agency)
-    bodies = group(members, lambda c: _body(c).get("agency_id"))  # a request not forwarded: overall only
-    services = group(members, lambda c: service_of(c) or "(unknown)")
-    by_body = breakdown(sorted(bodies.items()), _kpis, lambda cs: _body(cs[-1]).get("name"))
-    by_service = breakdown(sorted(services.items(), key=_in_order), _kpis)
-    return result(members, start, end, agency, _kpis(members), by_body=by_body, by_service=by_service)
+    return compute(SERVICES, cases, start=start, end=end, agency=agency)
 
 
 def _body(case: Case) -> dict[str, Any]:
@@ -103,26 +87,44 @@ def overdue(case: Case) -> bool:
     return h is not None and bool(h.get("overdue_at") or h.get("receipt_overdue_at") or h.get("late"))
 
 
-def _kpis(cases: list[Case]) -> dict[str, KPI]:
-    done = [c for c in cases if closed(c)]
-    forwarded = [c for c in cases if service_handoff(c) is not None]
-    late = rate(forwarded, overdue)
-    kpis: dict[str, KPI] = {
-        "closure": rate(cases, closed),
-        "median_days": median([fact(c, "ServiceRequestClosed.days_to_close") for c in done]),
-        # Here the exceptions are the requests that were overdue (the numerator), as for a count.
-        "overdue": {**late, "exceptions": [c["case_id"] for c in forwarded if overdue(c)]},
-    }
-    return with_targets(kpis, SERVICES_KPIS)
+# -- the definition: which requests each KPI counts, over which -----------------------------------
+def _forwarded(cases: Cases) -> Cases:
+    return [c for c in cases if service_handoff(c) is not None]
 
 
-# -- showing --------------------------------------------------------------------------------------------
+def _overdue_ones(cases: Cases, params: Params) -> dict[str, Any]:
+    """Here the exceptions are the requests that were overdue (the numerator), as for a count."""
+    return {"exceptions": [c["case_id"] for c in _forwarded(cases) if overdue(c)]}
+
+
+def _by_body(cases: Cases) -> list[tuple[str, Cases]]:
+    """By the body forwarded to; a request the hub could not forward counts overall only."""
+    return sorted(group(cases, lambda c: _body(c).get("agency_id")).items())
+
+
+def _by_service(cases: Cases) -> list[tuple[str, Cases]]:
+    return sorted(group(cases, lambda c: service_of(c) or "(unknown)").items(), key=_in_order)
+
+
+SERVICES = KpiDefinition(
+    workflow="services",
+    figures=(
+        Rate("closure", over=every, ok=closed),
+        Median(
+            "median_days",
+            over=lambda cs: [c for c in cs if closed(c)],
+            value=lambda c: fact(c, "ServiceRequestClosed.days_to_close"),
+        ),
+        Rate("overdue", over=_forwarded, ok=overdue, extra=_overdue_ones),
+    ),
+    breakdowns=(
+        Breakdown("by_body", _by_body, name=lambda cs: _body(cs[-1]).get("name")),
+        Breakdown("by_service", _by_service, row=zh_and_key(SERVICE_ZH)),
+    ),
+)
+SERVICES_KPIS: KpiRows = SERVICES.rows
+
+
 def render_services(kpis: dict[str, Any], console: Console) -> None:
     """Print `services_kpis`'s result: the KPIs, then by service body and by service type."""
-    render_kpis(kpis, SERVICES_KPIS, console, title="一所六站点指标 six-service KPIs", noun="申请 requests")
-    services = [(f"{SERVICE_ZH.get(s, s)} {s}", v) for s, v in kpis["by_service"].items()]
-    for title, rows in (
-        ("按办理机构 by service body", named(kpis["by_body"])),
-        ("按服务类别 by service", services),
-    ):
-        render_breakdown(console, title, rows, SERVICES_KPIS, _SHORT, noun="申请 requests")
+    render(SERVICES, kpis, console)

@@ -1,7 +1,7 @@
 """Legal aid KPIs (workflows.md §4), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it, as the release KPIs do (`streams/kpi.py`).
+a replay agree. A rate carries the counts behind it, as the release KPIs do (`release.py`).
 
 The cohort is the legal aid cases opened (notice, application, or a detained person's application
 through the facility) in the period, by Asia/Shanghai date. Two routes: ``notified`` (通知辩护, a
@@ -28,34 +28,27 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import section
+from fengqiao.streams.engine import Case, fact
+from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
 
-from .engine import Case, fact
-from .kpi_common import (
+from .engine import (
     KPI,
+    Breakdown,
+    Cases,
+    KpiDefinition,
     KpiRows,
-    breakdown,
-    cohort,
+    Measure,
+    Params,
+    Rate,
+    compute,
     median_value,
-    rate,
-    render_breakdown,
-    render_kpis,
-    result,
-    with_targets,
+    render,
+    zh_and_key,
 )
-from .workflows.legal_aid import ON_REGISTER, route
 
-ROUTES = {"notified": "通知辩护", "applied": "申请"}
+ROUTES = section("legal_aid_routes")  # notified 通知辩护, applied 申请: the order of the breakdown
 ASSIGN_STEPS = ("assign_notified", "assign_granted")
-LEGAL_AID_KPIS: KpiRows = (
-    ("days_to_assignment", "指派律师用时（日，中位数）", "days to assignment (median)", None),
-    ("decided_within_7_days", "7日内作出决定率", "decisions within 7 days", None),
-    ("grant_rate_eligible", "符合条件申请人给予援助率", "grant rate for eligible applicants", None),
-)
-_SHORT = {
-    "days_to_assignment": "指派用时 days",
-    "decided_within_7_days": "7日决定 decided ≤7d",
-    "grant_rate_eligible": "给予率 granted",
-}
 
 
 def legal_aid_kpis(
@@ -68,9 +61,7 @@ def legal_aid_kpis(
     or that it published to. Returns ``{"period", "agency", "cases", "kpis", "by_route"}``; ``kpis``
     keyed and ordered as `LEGAL_AID_KPIS`.
     """
-    members = cohort(cases, "legal_aid", start, end, agency)
-    by_route = ((r, [c for c in members if route(c) == r]) for r in ROUTES)
-    return result(members, start, end, agency, _kpis(members), by_route=breakdown(by_route, _kpis))
+    return compute(LEGAL_AID, cases, start=start, end=end, agency=agency)
 
 
 # -- the per-case tests ---------------------------------------------------------------------------------
@@ -119,36 +110,54 @@ def decided(case: Case) -> bool:
     return granted(case) or "LegalAidDenied" in case["facts"]
 
 
-def _kpis(cases: list[Case]) -> dict[str, KPI]:
+# -- the definition: which cases each KPI counts, over which --------------------------------------
+def _days_to_assignment(cases: Cases, params: Params) -> KPI:
+    """The median days over the cases with a lawyer, with the mean; those assigned late are the exceptions."""
     days = {c["case_id"]: d for c in cases if (d := days_to_assignment(c)) is not None}
     late = [c["case_id"] for c in cases if (h := assignment(c)) is not None and h["late"]]
-    applications = [c for c in cases if route(c) == "applied"]
-    eligible_decided = [c for c in applications if eligible(c) and decided(c)]
-    kpis: dict[str, KPI] = {
-        "days_to_assignment": {
-            "value": median_value(days.values()),
-            "mean": round(statistics.fmean(days.values()), 2) if days else None,
-            "denominator": len(days),
-            "late": late,
-            "exceptions": late,
-        },
-        "decided_within_7_days": rate([c for c in applications if decision_settled(c)], decided_in_time),
-        "grant_rate_eligible": {
-            **rate(eligible_decided, granted),
-            "exempt": sum(fact(c, "MeansTestExemptionDecided.exempt") is True for c in applications),
-        },
+    return {
+        "value": median_value(days.values()),
+        "mean": round(statistics.fmean(days.values()), 2) if days else None,
+        "denominator": len(days),
+        "late": late,
+        "exceptions": late,
     }
-    return with_targets(kpis, LEGAL_AID_KPIS)
 
 
-# -- showing --------------------------------------------------------------------------------------------
+def _applications(cases: Cases) -> Cases:
+    return [c for c in cases if route(c) == "applied"]
+
+
+def _decision_due(cases: Cases) -> Cases:
+    return [c for c in _applications(cases) if decision_settled(c)]
+
+
+def _eligible_decided(cases: Cases) -> Cases:
+    return [c for c in _applications(cases) if eligible(c) and decided(c)]
+
+
+def _exempt(cases: Cases, params: Params) -> dict[str, Any]:
+    """How many applicants the assistance register exempted from the means test."""
+    return {"exempt": sum(fact(c, "MeansTestExemptionDecided.exempt") is True for c in _applications(cases))}
+
+
+def _by_route(cases: Cases) -> list[tuple[str, Cases]]:
+    return [(r, [c for c in cases if route(c) == r]) for r in ROUTES]
+
+
+LEGAL_AID = KpiDefinition(
+    workflow="legal_aid",
+    figures=(
+        Measure("days_to_assignment", _days_to_assignment),
+        Rate("decided_within_7_days", over=_decision_due, ok=decided_in_time),
+        Rate("grant_rate_eligible", over=_eligible_decided, ok=granted, extra=_exempt),
+    ),
+    breakdowns=(Breakdown("by_route", _by_route, row=zh_and_key(ROUTES)),),
+    last="exceptions",  # no figure here has a target: the last column lists the exceptions instead
+)
+LEGAL_AID_KPIS: KpiRows = LEGAL_AID.rows
+
+
 def render_legal_aid(kpis: dict[str, Any], console: Console) -> None:
     """Print `legal_aid_kpis`'s result: the KPIs (the last column their exceptions), then by route."""
-    render_kpis(kpis, LEGAL_AID_KPIS, console, title="法律援助指标 legal aid KPIs", last="exceptions")
-    render_breakdown(
-        console,
-        "按来源 by route",
-        [(f"{ROUTES[r]} {r}", v) for r, v in kpis["by_route"].items()],
-        LEGAL_AID_KPIS,
-        _SHORT,
-    )
+    render(LEGAL_AID, kpis, console)

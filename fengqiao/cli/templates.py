@@ -1,6 +1,6 @@
 """`fengqiao templates`: the spreadsheet templates (表格模板) township offices fill in.
 
-Registered in cli.py as a command: ``app.command()(templates)``.
+Registered in `fengqiao.cli` as a command: ``app.command()(templates)``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Release hand-over KPIs (workflows.md §1), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs, alerts, flags), so the
-board, the KPIs and a replay agree. Each KPI carries the counts behind it (`streams/kpi_common.py`):
+board, the KPIs and a replay agree. Each KPI carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["XS-2"]}
 
@@ -21,19 +21,9 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.streams.engine import Case, fact
 
-from .engine import Case, fact
-from .kpi_common import KPI, KpiRows, cohort, count, rate, render_kpis, result, with_targets
-
-# (key, Chinese label, English label, target): the order the table shows them in.
-RELEASE_KPIS: KpiRows = (
-    ("notice_on_time", "通知书按时率", "notice on time", None),
-    ("handover", "衔接率", "hand-over", None),
-    ("key_person_pickup", "重点对象接回率", "key-person pick-up", 1.0),
-    ("report_within_limit", "30日内报到率", "report within limit", None),
-    ("contact_lost", "脱管人数", "contact lost", 0),
-    ("resettlement_coverage", "帮教覆盖率", "resettlement coverage", None),
-)
+from .engine import Cases, Count, KpiDefinition, KpiRows, Rate, compute, every, render
 
 
 def release_kpis(
@@ -45,21 +35,7 @@ def release_kpis(
     or the ``office`` of one of the case's facts (e.g. the office that disputed the residence).
     Returns ``{"period", "agency", "cases", "kpis"}``, ``kpis`` keyed and ordered as `RELEASE_KPIS`.
     """
-    members = cohort(cases, "release", start, end, agency, involves)
-    released = [c for c in members if _released_at(c) is not None]
-    key_released = [c for c in released if fact(c, "ReleaseNoticeIssued.key_person") is True]
-    with_ack = [c for c in members if _handoffs(c, "acknowledge")]
-    report_due = [c for c in released if _report_settled(c)]
-    lost = [c for c in members if any(a.get("type") == "ContactLost" for a in c["alerts"])]
-    kpis: dict[str, KPI] = {
-        "notice_on_time": rate(members, lambda c: not c.get("flags", {}).get("notice_late")),
-        "handover": rate(with_ack, _acknowledged_before_release),
-        "key_person_pickup": rate(key_released, _picked_up),
-        "report_within_limit": rate(report_due, _reported_in_time),
-        "contact_lost": count(lost, released),
-        "resettlement_coverage": rate(released, lambda c: "ResettlementPlanCreated" in c["facts"]),
-    }
-    return result(members, start, end, agency, with_targets(kpis, RELEASE_KPIS))
+    return compute(RELEASE, cases, start=start, end=end, agency=agency)
 
 
 def involves(case: Case, agency: str) -> bool:
@@ -74,7 +50,7 @@ def involves(case: Case, agency: str) -> bool:
 
 def render_release(kpis: dict[str, Any], console: Console) -> None:
     """Print `release_kpis`'s result as a table, labels in Chinese and English."""
-    render_kpis(kpis, RELEASE_KPIS, console, title="刑满释放衔接指标 release hand-over KPIs")
+    render(RELEASE, kpis, console)
 
 
 # -- the per-case tests ---------------------------------------------------------------------------------
@@ -112,3 +88,39 @@ def _report_settled(case: Case) -> bool:
 
 def _reported_in_time(case: Case) -> bool:
     return all(h["state"] == "fulfilled" and h["late"] is False for h in _handoffs(case, "report"))
+
+
+# -- the definition: which cases each KPI counts, over which --------------------------------------
+def _released(cases: Cases) -> Cases:
+    return [c for c in cases if _released_at(c) is not None]
+
+
+def _key_released(cases: Cases) -> Cases:
+    return [c for c in _released(cases) if fact(c, "ReleaseNoticeIssued.key_person") is True]
+
+
+def _with_acknowledge(cases: Cases) -> Cases:
+    return [c for c in cases if _handoffs(c, "acknowledge")]
+
+
+def _report_due(cases: Cases) -> Cases:
+    return [c for c in _released(cases) if _report_settled(c)]
+
+
+def _lost_contact(case: Case) -> bool:
+    return any(a.get("type") == "ContactLost" for a in case["alerts"])
+
+
+RELEASE = KpiDefinition(
+    workflow="release",
+    involves=involves,
+    figures=(
+        Rate("notice_on_time", over=every, ok=lambda c: not c.get("flags", {}).get("notice_late")),
+        Rate("handover", over=_with_acknowledge, ok=_acknowledged_before_release),
+        Rate("key_person_pickup", over=_key_released, ok=_picked_up, target=1.0),
+        Rate("report_within_limit", over=_report_due, ok=_reported_in_time),
+        Count("contact_lost", found=_lost_contact, of=_released),
+        Rate("resettlement_coverage", over=_released, ok=lambda c: "ResettlementPlanCreated" in c["facts"]),
+    ),
+)
+RELEASE_KPIS: KpiRows = RELEASE.rows  # (key, Chinese label, English label, target), in the table's order

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from fengqiao.cli.common import cli_table
 from fengqiao.console import fail, out
+from fengqiao.schemas.labels import label, section
 from fengqiao.settings import Settings
 
 webhooks_app = typer.Typer(
@@ -29,12 +30,8 @@ AgencyOpt = Annotated[
     str | None, typer.Option("--agency", help="only this agency's deliveries (directory id)")
 ]
 
-OUTCOMES = {
-    "delivered": "[green]已送达 delivered[/]",
-    "already": "[green]此前已送达 already delivered[/]",
-    "failed": "[red]仍失败 still failing[/]",
-    "no-endpoint": "[yellow]配置中无该机构地址 no endpoint in the config[/]",
-}
+_COLOUR = {"delivered": "green", "already": "green", "failed": "red", "no-endpoint": "yellow"}
+OUTCOMES = {k: f"[{_COLOUR[k]}]{text}[/]" for k, text in section("webhook_outcomes").items()}
 
 
 def _state_dir(name: str, data_dir: Path | None) -> Path:
@@ -51,7 +48,7 @@ def _state_dir(name: str, data_dir: Path | None) -> Path:
 
 
 def _config(path: Path) -> Any:
-    from fengqiao.cli_connectors import read_config
+    from fengqiao.cli.connectors import read_config
     from fengqiao.connectors.webhooks.sink import WebhookSink
 
     return read_config(WebhookSink, path)
@@ -75,18 +72,9 @@ def list_failed(
     if not rows:
         out.print("没有失败的推送 no failed deliveries")
         return
-    t = Table(
-        "机构 agency",
-        "事件 event",
-        "类型 type",
-        "案件 case",
-        "尝试 attempts",
-        "失败时间 failed at",
-        "最后错误 last error",
-        title="推送失败 Failed webhook deliveries",
-    )
+    t = cli_table("webhook_failures")
     if resolved:
-        t.add_column("已重发 resolved")
+        t.add_column(label("tables", "cli", "webhook_failures", "resolved"))
     for f in rows:
         cells = [f.agency, f.event_id, f.event_type, f.case_id, str(f.attempts), f.failed_at[:19]]
         t.add_row(*cells, f.last_error[:80], *([f.resolved_at or ""] if resolved else []))
@@ -118,15 +106,7 @@ def redeliver_cmd(
     if not results:
         out.print("没有待重发的失败推送 no open failures match")
         return
-    t = Table(
-        "机构 agency",
-        "事件 event",
-        "类型 type",
-        "案件 case",
-        "尝试 attempts",
-        "结果 result",
-        title="重新推送 Redelivery",
-    )
+    t = cli_table("redelivery")
     for r in results:
         outcome = OUTCOMES[r.outcome] + (f": {r.error[:80]}" if r.error else "")
         t.add_row(r.agency, r.event_id, r.event_type, r.case_id, str(r.attempts), outcome)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from fengqiao.cli.common import DataDir, LedgerOpt, cli_table, data_settings, open_codec, open_ledger
 from fengqiao.console import date_range, err, fail, ledger_progress, out
 
 readmodel_app = typer.Typer(
@@ -32,20 +32,13 @@ UrlOpt = Annotated[
     ),
 ]
 SchemaOpt = Annotated[str | None, typer.Option("--schema", help="PostgreSQL schema of the tables")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
-
-
-def _settings(data_dir: Path | None, ledger: str | None = None) -> Any:
-    from fengqiao.cli_audit import _settings as audit_settings
-
-    return audit_settings(data_dir, ledger)
 
 
 def _engine(url: str | None, schema: str | None, data_dir: Path | None) -> tuple[Any, str]:
     from fengqiao.connectors.readmodel.sink import _safe, default_url
     from fengqiao.connectors.readmodel.store import connect
 
-    url = url or default_url(_settings(data_dir).data_dir)
+    url = url or default_url(data_settings(data_dir).data_dir)
     try:
         return connect(url, schema), _safe(url) + (f" (schema {schema})" if schema else "")
     except Exception as e:  # a malformed URL, a missing driver, a schema on SQLite
@@ -78,21 +71,18 @@ def rebuild(
     url: UrlOpt = None,
     schema: SchemaOpt = None,
     data_dir: DataDir = None,
-    ledger: Annotated[
-        str | None, typer.Option("--ledger", help="ledger URL (default: SQLite in the data folder)")
-    ] = None,
+    ledger: LedgerOpt = None,
 ) -> None:
     """Empty the read model and write it again from the ledger, with the live sink's own writer.
 
     Stop the sql-read-model connector first; started again, it reads on from where the ledger ended.
     """
-    from fengqiao.cli_audit import _codec, _ledger
     from fengqiao.connectors.readmodel.rebuild import ledger_records
     from fengqiao.connectors.readmodel.rebuild import rebuild as rebuild_from
     from fengqiao.connectors.readmodel.store import ReadModel
 
-    s = _settings(data_dir, ledger)
-    led, codec = _ledger(s), _codec(s)
+    s = data_settings(data_dir, ledger)
+    led, codec = open_ledger(s), open_codec(s)
     eng, shown = _engine(url, schema, data_dir)
     model = ReadModel(codec.catalogue)
     total = led.count(topics=model.topics())
@@ -108,7 +98,7 @@ def rebuild(
         led.close()
     elapsed = time.perf_counter() - started
     out.print(f"[green]✓[/] 读模型已重建 read model rebuilt: {shown}")
-    t = Table("表 table", "行数 rows")
+    t = cli_table("readmodel_rows")
     for name, n in result.rows.items():
         t.add_row(name, str(n))
     out.print(t)
@@ -140,7 +130,7 @@ def kpi_release(
 
     from fengqiao.connectors.readmodel.kpi import release_kpis
     from fengqiao.connectors.readmodel.store import current_revision
-    from fengqiao.streams.kpi import render_release
+    from fengqiao.reporting.kpi.release import render_release
 
     start, end = date_range(date_from, date_to)
     eng, shown = _engine(url, schema, data_dir)

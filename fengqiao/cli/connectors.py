@@ -15,8 +15,8 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
+from fengqiao.cli.common import cli_table
 from fengqiao.console import err, fail, out
 from fengqiao.settings import Settings
 
@@ -85,9 +85,7 @@ def list_connectors(as_json: Annotated[bool, typer.Option("--json")] = False) ->
     if as_json:
         out.print_json(json.dumps(rows, ensure_ascii=False))
         return
-    table = Table(
-        "名称 name", "类型 kind", "说明 summary", "settings", title="已安装的连接器 installed connectors"
-    )
+    table = cli_table("connectors")
     for r in rows:
         table.add_row(r["name"], r["kind"], r["summary"], ", ".join(r["settings"]))
     out.print(table)

@@ -1,7 +1,7 @@
 """Mediation KPIs (workflows.md §2), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["TJ-2"]}
 
@@ -31,48 +31,28 @@ from typing import Any
 from rich.console import Console
 
 from fengqiao.schemas.envelope import parse_time
+from fengqiao.schemas.labels import section
+from fengqiao.streams.engine import Case, fact, open_handoffs
+from fengqiao.streams.policy import PolicySet, default_policy_set
+from fengqiao.streams.workflows.mediation import door
 
-from .engine import Case, fact, open_handoffs
-from .kpi_common import (
-    KPI,
+from .engine import (
+    Breakdown,
+    Cases,
+    Count,
+    KpiDefinition,
     KpiRows,
-    breakdown,
-    cohort,
-    count,
+    Median,
+    Params,
+    Rate,
+    compute,
     group,
-    median,
-    named,
-    rate,
-    render_breakdown,
-    render_kpis,
-    result,
-    with_targets,
+    render,
+    zh_and_key,
 )
-from .policy import PolicySet, default_policy_set
-from .workflows.mediation import door
 
 DOORS = ("court_pre_filing", "court_post_filing", "police", "petition", "own_intake")
-DOOR_ZH = {
-    "court_pre_filing": "诉前委派",
-    "court_post_filing": "诉中委托",
-    "police": "警调对接",
-    "petition": "访调对接",
-    "own_intake": "自行受理",
-}
-MEDIATION_KPIS: KpiRows = (
-    ("success", "调解成功率", "success rate", None),
-    ("village_share", "村级化解率", "resolved at village level", None),
-    ("median_days", "化解天数中位数", "median days to resolution", None),
-    ("confirmation", "司法确认率", "judicial confirmation rate", None),
-    ("turned_criminal", "民转刑案件", "disputes turned criminal", 0),
-)
-_SHORT = {  # column headers of the breakdown tables
-    "success": "成功率 success",
-    "village_share": "村级 village",
-    "median_days": "中位天数 days",
-    "confirmation": "司法确认 confirmed",
-    "turned_criminal": "民转刑 criminal",
-}
+DOOR_ZH = section("enums", "DisputeDoor")  # the doors' names are the schema's (诉前委派, 警调对接, ...)
 
 
 def mediation_kpis(
@@ -90,16 +70,7 @@ def mediation_kpis(
     mediator) or that it published to. Returns ``{"period", "agency", "cases", "kpis", "by_door",
     "by_agency"}``; ``kpis`` keyed and ordered as `MEDIATION_KPIS`.
     """
-    policies = policies or default_policy_set()
-    members = cohort(cases, "mediation", start, end, agency)
-
-    def kpis_of(cs: list[Case]) -> dict[str, KPI]:
-        return _kpis(cs, policies)
-
-    by_door = breakdown(((d, [c for c in members if door(c) == d]) for d in DOORS), kpis_of)
-    leads = sorted(group(members, lambda c: lead(c)[0]).items())
-    by_agency = breakdown(leads, kpis_of, lambda cs: lead(cs[0])[1])
-    return result(members, start, end, agency, kpis_of(members), by_door=by_door, by_agency=by_agency)
+    return compute(MEDIATION, cases, start=start, end=end, agency=agency, policies=policies)
 
 
 def lead(case: Case) -> tuple[str, str | None]:
@@ -139,28 +110,59 @@ def confirmation_late(case: Case, policies: PolicySet) -> bool:
     return parse_time(applied) > window
 
 
-def _kpis(cases: list[Case], policies: PolicySet) -> dict[str, KPI]:
-    agreed = [c for c in cases if outcome(c) == "agreed"]
-    concluded = [c for c in cases if outcome(c) != "pending"]
-    criminal = [c for c in cases if "DisputeTurnedCriminal" in c["facts"]]
-    kpis: dict[str, KPI] = {
-        "success": rate(concluded, lambda c: outcome(c) == "agreed"),
-        "village_share": rate(agreed, lambda c: fact(c, "MediationAgreementReached.level") == "village"),
-        "median_days": median([days_to_agreement(c) for c in agreed]),
-        "confirmation": {
-            **rate(agreed, lambda c: "JudicialConfirmationGranted" in c["facts"]),
-            "requested": sum("JudicialConfirmationRequested" in c["facts"] for c in agreed),
-            "late": [c["case_id"] for c in agreed if confirmation_late(c, policies)],
-        },
-        "turned_criminal": count(criminal, cases),
+# -- the definition: which cases each KPI counts, over which --------------------------------------
+def _agreed(cases: Cases) -> Cases:
+    return [c for c in cases if outcome(c) == "agreed"]
+
+
+def _concluded(cases: Cases) -> Cases:
+    return [c for c in cases if outcome(c) != "pending"]
+
+
+def _confirmations(cases: Cases, params: Params) -> dict[str, Any]:
+    """Beside the rate: how many agreements asked for confirmation, and which asked after the window."""
+    agreed = _agreed(cases)
+    return {
+        "requested": sum("JudicialConfirmationRequested" in c["facts"] for c in agreed),
+        "late": [c["case_id"] for c in agreed if confirmation_late(c, params["policies"])],
     }
-    return with_targets(kpis, MEDIATION_KPIS)
 
 
-# -- showing --------------------------------------------------------------------------------------------
+def _by_door(cases: Cases) -> list[tuple[str, Cases]]:
+    return [(d, [c for c in cases if door(c) == d]) for d in DOORS]
+
+
+def _by_lead(cases: Cases) -> list[tuple[str, Cases]]:
+    return sorted(group(cases, lambda c: lead(c)[0]).items())
+
+
+MEDIATION = KpiDefinition(
+    workflow="mediation",
+    figures=(
+        Rate("success", over=_concluded, ok=lambda c: outcome(c) == "agreed"),
+        Rate(
+            "village_share",
+            over=_agreed,
+            ok=lambda c: fact(c, "MediationAgreementReached.level") == "village",
+        ),
+        Median("median_days", over=_agreed, value=days_to_agreement),
+        Rate(
+            "confirmation",
+            over=_agreed,
+            ok=lambda c: "JudicialConfirmationGranted" in c["facts"],
+            extra=_confirmations,
+        ),
+        Count("turned_criminal", found=lambda c: "DisputeTurnedCriminal" in c["facts"]),
+    ),
+    breakdowns=(
+        Breakdown("by_door", _by_door, row=zh_and_key(DOOR_ZH)),
+        Breakdown("by_agency", _by_lead, name=lambda cs: lead(cs[0])[1]),
+    ),
+    params={"policies": default_policy_set},  # the confirmation window is a rule of the policy
+)
+MEDIATION_KPIS: KpiRows = MEDIATION.rows
+
+
 def render_mediation(kpis: dict[str, Any], console: Console) -> None:
     """Print `mediation_kpis`'s result: the KPIs, then by door and by lead agency."""
-    render_kpis(kpis, MEDIATION_KPIS, console, title="矛盾纠纷调解指标 mediation KPIs")
-    doors = [(f"{DOOR_ZH[d]} {d}", v) for d, v in kpis["by_door"].items()]
-    render_breakdown(console, "按来源渠道 by door", doors, MEDIATION_KPIS, _SHORT)
-    render_breakdown(console, "按牵头机构 by lead agency", named(kpis["by_agency"]), MEDIATION_KPIS, _SHORT)
+    render(MEDIATION, kpis, console)

@@ -9,27 +9,23 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STATE_ZH = {
-    "assigned": "待签收",
-    "acknowledged": "已签收",
-    "fulfilled": "已完成",
-    "overdue": "逾期",
-    "escalated": "已督办",
-    "cancelled": "已撤销",
-}
+from fengqiao.schemas.labels import section
+
+TABLES = section("tables", "demo")  # each table's title and column titles
+STATE_ZH = section("handoff_states", "board")  # the words of a board: 待签收, not the report's 已交办
+
+
+def _table(name: str) -> Table:
+    """An empty table of the demo's, titled and headed from the label catalogue."""
+    spec = TABLES[name]
+    t = Table(title=spec["title"])
+    for col in spec["columns"]:
+        t.add_column(col)
+    return t
 
 
 def _summary(console: Console, cases: list[dict[str, Any]], expected: Counter[str]) -> None:
-    t = Table(title="案件汇总 Cases")
-    for col in (
-        "案件 case",
-        "流程 workflow",
-        "状态 status",
-        "事件 events",
-        "最近事件 last event",
-        "移交 handoffs",
-    ):
-        t.add_column(col)
+    t = _table("summary")
     for c in cases:
         last = c["events"][-1]["type"] if c.get("events") else "—"
         handoffs = (c.get("handoffs") or {}).values()
@@ -49,9 +45,7 @@ def _alerts(console: Console, cases: list[dict[str, Any]]) -> None:
     rows = [(c["case_id"], a) for c in cases for a in c.get("alerts", [])]
     if not rows:
         return
-    t = Table(title="告警 Alerts")
-    for col in ("案件 case", "告警 alert", "通知 alerted"):
-        t.add_column(col)
+    t = _table("alerts")
     for case_id, a in rows:
         t.add_row(
             case_id, a["type"], ", ".join(x.get("name") or x["agency_id"] for x in a.get("alerted", []))
@@ -89,23 +83,14 @@ def _police_text(told: bool) -> str:
     return "the police station alerted of a 民转刑 risk 已预警派出所"
 
 
-LEVEL_ZH = {"village": "村级", "township": "乡镇", "joint": "一庭两所", "county": "县级"}
+LEVEL_ZH = section("mediation_levels")
 
 
 def _mediation(console: Console, cases: list[dict[str, Any]]) -> None:
     """The mediation cases: door, level, the joint session's members, escalations, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
+    from fengqiao.reporting.kpi.mediation import DOOR_ZH, mediation_kpis, outcome, render_mediation
 
-    t = Table(title="矛盾纠纷调解 Mediation (一庭两所, 诉调·警调·访调对接)")
-    for col in (
-        "案件 case",
-        "来源 door",
-        "层级 level",
-        "联调成员 joint session",
-        "上调 escalated",
-        "结果 outcome",
-    ):
-        t.add_column(col)
+    t = _table("mediation")
     for c in cases:
         facts = c.get("facts", {})
         door = (facts.get("DisputeReferred") or {}).get("door") or "own_intake"
@@ -144,11 +129,9 @@ def _services_text(shown: bool) -> str:
 
 def _services(console: Console, cases: list[dict[str, Any]]) -> None:
     """The 一所六站点 requests: service, body, the handoff's state, escalation, outcome; then the KPIs."""
-    from fengqiao.streams.kpi_services import SERVICE_ZH, render_services, services_kpis
+    from fengqiao.reporting.kpi.services import SERVICE_ZH, render_services, services_kpis
 
-    t = Table(title="一所六站点 Six services through the judicial office (首问负责、办结回告)")
-    for col in ("案件 case", "服务 service", "办理机构 body", "状态 state", "督办 escalated", "结果 outcome"):
-        t.add_column(col)
+    t = _table("services")
     for c in cases:
         facts = c.get("facts", {})
         service = (facts.get("ServiceRequestReceived") or {}).get("service", "—")
@@ -188,12 +171,10 @@ def _legal_aid_text(shown: bool) -> str:
 
 def _legal_aid(console: Console, cases: list[dict[str, Any]]) -> None:
     """The legal aid cases: route, the means test, the decision, the lawyer; then the KPIs."""
-    from fengqiao.streams.kpi_legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
+    from fengqiao.reporting.kpi.legal_aid import ROUTES, legal_aid_kpis, render_legal_aid
     from fengqiao.streams.workflows.legal_aid import ON_REGISTER, route
 
-    t = Table(title="法律援助 Legal aid (通知辩护、申请、救助名单免审)")
-    for col in ("案件 case", "来源 route", "经济困难审查 means test", "决定 decision", "指派 lawyer"):
-        t.add_column(col)
+    t = _table("legal_aid")
     for c in cases:
         facts = c.get("facts", {})
         exemption = facts.get("MeansTestExemptionDecided")
@@ -234,12 +215,10 @@ CORRECTIONS_DECISIONS = ("CorrectionAbsconded", "RevocationGroundsArisen", "Corr
 
 def _corrections(console: Console, cases: list[dict[str, Any]]) -> None:
     """The corrections cases: kind, the agency in charge, reporting, what the hub decided; then the KPIs."""
-    from fengqiao.streams.kpi_corrections import corrections_kpis, render_corrections
+    from fengqiao.reporting.kpi.corrections import corrections_kpis, render_corrections
     from fengqiao.streams.workflows.corrections import responsible
 
-    t = Table(title="社区矫正 Community corrections (交付衔接、报到、脱管、撤销、变更执行地)")
-    for col in ("案件 case", "类别 kind", "社区矫正机构 agency", "报到 reported", "平台决定 hub decisions"):
-        t.add_column(col)
+    t = _table("corrections")
     for c in cases:
         facts = c.get("facts", {})
         kind = (facts.get("CommunityCorrectionOrdered") or {}).get("kind") or "调查评估 investigation"

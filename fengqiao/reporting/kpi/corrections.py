@@ -1,7 +1,7 @@
 """Community corrections KPIs (workflows.md §3), computed from case state alone: no I/O, no clock.
 
 Every figure comes from what the log put on the case (facts, handoffs), so the board, the KPIs and
-a replay agree. A rate carries the counts behind it (`streams/kpi_common.py`):
+a replay agree. A rate carries the counts behind it (`engine.py`):
 
     {"numerator": 3, "denominator": 4, "rate": 0.75, "target": None, "exceptions": ["JZ-2"]}
 
@@ -28,32 +28,9 @@ from typing import Any
 
 from rich.console import Console
 
-from .engine import Case
-from .kpi_common import (
-    KPI,
-    KpiRows,
-    breakdown,
-    cohort,
-    count,
-    group,
-    named,
-    rate,
-    render_breakdown,
-    render_kpis,
-    result,
-    with_targets,
-)
+from fengqiao.streams.engine import Case
 
-CORRECTIONS_KPIS: KpiRows = (
-    ("reported_on_time", "按时报到率", "on-time reporting rate", None),
-    ("absconders", "脱管人数", "absconders", 0),
-    ("investigations_on_time", "调查评估按时率", "investigations on time", None),
-)
-_SHORT = {
-    "reported_on_time": "按时报到 on time",
-    "absconders": "脱管 absconded",
-    "investigations_on_time": "调查评估 investigations",
-}
+from .engine import Breakdown, Cases, Count, KpiDefinition, KpiRows, Rate, compute, group, render
 
 
 def corrections_kpis(
@@ -66,10 +43,7 @@ def corrections_kpis(
     published to. Returns ``{"period", "agency", "cases", "kpis", "by_agency"}``; ``kpis`` keyed and
     ordered as `CORRECTIONS_KPIS`.
     """
-    members = cohort(cases, "corrections", start, end, agency)
-    firsts = sorted(group(members, lambda c: first_agency(c)[0]).items())
-    by_agency = breakdown(firsts, _kpis, lambda cs: first_agency(cs[0])[1])
-    return result(members, start, end, agency, _kpis(members), by_agency=by_agency)
+    return compute(CORRECTIONS, cases, start=start, end=end, agency=agency)
 
 
 def _first(case: Case, step: str) -> dict[str, Any] | None:
@@ -96,20 +70,36 @@ def absconded(case: Case) -> bool:
     return any(e["type"] == "CorrectionAbsconded" for e in case["events"])
 
 
-def _kpis(cases: list[Case]) -> dict[str, KPI]:
-    ordered = [c for c in cases if _first(c, "report") is not None]
-    reporting = [c for c in ordered if settled(_first(c, "report"))]
-    investigated = [c for c in cases if settled(_first(c, "investigation"))]
-    kpis: dict[str, KPI] = {
-        "reported_on_time": rate(reporting, lambda c: on_time(_first(c, "report"))),
-        "absconders": count([c for c in ordered if absconded(c)], ordered),
-        "investigations_on_time": rate(investigated, lambda c: on_time(_first(c, "investigation"))),
-    }
-    return with_targets(kpis, CORRECTIONS_KPIS)
+# -- the definition: which cases each KPI counts, over which --------------------------------------
+def _ordered(cases: Cases) -> Cases:
+    """The people ordered into community corrections (a report handoff), not only investigated."""
+    return [c for c in cases if _first(c, "report") is not None]
 
 
-# -- showing --------------------------------------------------------------------------------------------
+def _reporting(cases: Cases) -> Cases:
+    return [c for c in _ordered(cases) if settled(_first(c, "report"))]
+
+
+def _investigated(cases: Cases) -> Cases:
+    return [c for c in cases if settled(_first(c, "investigation"))]
+
+
+def _by_first_agency(cases: Cases) -> list[tuple[str, Cases]]:
+    return sorted(group(cases, lambda c: first_agency(c)[0]).items())
+
+
+CORRECTIONS = KpiDefinition(
+    workflow="corrections",
+    figures=(
+        Rate("reported_on_time", over=_reporting, ok=lambda c: on_time(_first(c, "report"))),
+        Count("absconders", found=absconded, of=_ordered, among=_ordered),
+        Rate("investigations_on_time", over=_investigated, ok=lambda c: on_time(_first(c, "investigation"))),
+    ),
+    breakdowns=(Breakdown("by_agency", _by_first_agency, name=lambda cs: first_agency(cs[0])[1]),),
+)
+CORRECTIONS_KPIS: KpiRows = CORRECTIONS.rows
+
+
 def render_corrections(kpis: dict[str, Any], console: Console) -> None:
     """Print `corrections_kpis`'s result: the KPIs, then by corrections agency."""
-    render_kpis(kpis, CORRECTIONS_KPIS, console, title="社区矫正指标 community corrections KPIs")
-    render_breakdown(console, "按社区矫正机构 by agency", named(kpis["by_agency"]), CORRECTIONS_KPIS, _SHORT)
+    render(CORRECTIONS, kpis, console)

@@ -11,15 +11,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from fengqiao.cli.common import DataDir, LedgerOpt, cli_table, data_settings, open_codec, open_ledger
 from fengqiao.console import err, fail, ledger_progress, out
+from fengqiao.reporting.case import handoff_met, render_case
 from fengqiao.settings import Settings
 
 audit_app = typer.Typer(
@@ -29,54 +29,7 @@ dead_app = typer.Typer(
     help="Dead letters 死信: what the hub could not accept or apply.", no_args_is_help=True
 )
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="the hub's data folder (default .fengqiao)")]
 PARALLEL_FROM = 50_000  # records from which `replay` splits the cases over two processes (forking costs)
-LedgerOpt = Annotated[
-    str | None, typer.Option("--ledger", help="ledger URL (default: SQLite in the data folder)")
-]
-
-
-def _settings(data_dir: Path | None, ledger: str | None) -> Settings:
-    from fengqiao import logs
-
-    s = Settings(**{k: v for k, v in {"data_dir": data_dir, "ledger": ledger}.items() if v is not None})
-    logs.configure("WARNING")
-    return s
-
-
-def _ledger(s: Settings) -> Any:
-    from fengqiao.streams.crypto import load_or_create_key
-    from fengqiao.streams.ledger import Ledger
-
-    if s.ledger is None and not (s.data_dir / "ledger.db").exists():
-        raise fail(
-            f"no ledger in {s.data_dir}: run the hub (`fengqiao up` or `fengqiao demo`) first, "
-            "or pass --data-dir / --ledger"
-        )
-    suite = load_or_create_key(s.key_file) if s.key_file.exists() else None
-    return Ledger(s.ledger_url, suite)
-
-
-def _codec(s: Settings) -> Any:
-    """A decoder for every schema id in the hub's registry store (its own registry)."""
-    from fengqiao.schemas.registry import RegistryStore
-    from fengqiao.streams.replay import codec_from_schemas
-
-    path = s.data_dir / "registry.db"
-    if not path.exists():
-        raise fail(f"no schema registry store in {s.data_dir} (registry.db): decoding needs the schemas")
-    store = RegistryStore(str(path))
-
-    def schemas() -> Iterator[tuple[int, str]]:
-        seen: set[int] = set()
-        for subject in store.subjects():
-            for version in store.versions(subject):
-                v = store.get_version(subject, version)
-                if v.id not in seen:
-                    seen.add(v.id)
-                    yield v.id, v.schema
-
-    return codec_from_schemas(schemas())
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -103,8 +56,8 @@ def replay(
     """Rebuild case state from the ledger with the workers' own fold: no second implementation."""
     from fengqiao.streams.replay import replay_ledger
 
-    s = _settings(data_dir, ledger)
-    led, codec = _ledger(s), _codec(s)
+    s = data_settings(data_dir, ledger)
+    led, codec = open_ledger(s), open_codec(s)
     at = _instant(until)
     total = led.count(case_id=case, until=at)
     workers = min(2, os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
@@ -125,20 +78,10 @@ def replay(
     if as_json:
         print(json.dumps(cases if not case else cases[case], ensure_ascii=False, indent=2))
         return
-    from fengqiao.cli import handoff_met, render_case
-
     if case:
         render_case(cases[case], out)
         return
-    t = Table(
-        "案件 case",
-        "流程 workflow",
-        "状态 status",
-        "移交 handoffs",
-        "逾期 missed",
-        "告警 alerts",
-        title=f"回放 replay{' at ' + until if until else ''}: {len(cases)} cases",
-    )
+    t = cli_table("replay", title=f"回放 replay{' at ' + until if until else ''}: {len(cases)} cases")
     for c in sorted(cases.values(), key=lambda c: c["case_id"]):
         missed = sum(handoff_met(h, at) == "missed" for h in c["handoffs"].values())
         t.add_row(
@@ -163,8 +106,8 @@ def audit_verify(
 ) -> None:
     """Check every hash chain and signed checkpoint; name the first record altered, removed, inserted
     or reordered. Exit 0 when the ledger is intact, 1 when it is not."""
-    s = _settings(data_dir, ledger)
-    led = _ledger(s)
+    s = data_settings(data_dir, ledger)
+    led = open_ledger(s)
     from fengqiao.streams.crypto import SuiteKeyError
 
     key = public_key.read_bytes() if public_key else None
@@ -185,7 +128,7 @@ def audit_pubkey(
     """Export the hub's public key (PEM) for auditors, who verify the ledger with it."""
     from fengqiao.streams.crypto import export_public_key, load_or_create_key
 
-    s = _settings(data_dir, None)
+    s = data_settings(data_dir, None)
     if not s.key_file.exists():
         raise fail(f"no key in {s.data_dir}: the hub makes one on its first start")
     pem = export_public_key(load_or_create_key(s.key_file), out_file)
@@ -207,17 +150,17 @@ def audit_case(
 ) -> None:
     """A case's timeline for an auditor: every event, who published it, when it was recorded, every
     handoff with its deadline, rule, policy version and outcome. HTML is a page on its own, in Chinese."""
+    from fengqiao.reporting.audit import render
     from fengqiao.schemas.codec import to_json
     from fengqiao.schemas.envelope import Envelope
-    from fengqiao.streams.audit_report import render
     from fengqiao.streams.replay import ledger_records
     from fengqiao.streams.replay import replay as fold_all
     from fengqiao.streams.workflows import load_context
 
     if fmt not in ("html", "csv", "json"):
         raise fail("--format is html, csv or json")
-    s = _settings(data_dir, ledger)
-    led, codec = _ledger(s), _codec(s)
+    s = data_settings(data_dir, ledger)
+    led, codec = open_ledger(s), open_codec(s)
     records = list(ledger_records(led, codec.catalogue, case_id=case_id))
     cases = fold_all(records, codec)
     if case_id not in cases:
@@ -258,9 +201,9 @@ def dead_list(data_dir: DataDir = None, ledger: LedgerOpt = None) -> None:
     """Every dead-lettered record, with why it was refused."""
     from fengqiao.streams import topics
 
-    s = _settings(data_dir, ledger)
-    led, codec = _ledger(s), _codec(s)
-    t = Table("id", "时间 failed at", "来源 source", "类别 kind", "原因 reason", title="死信 Dead letters")
+    s = data_settings(data_dir, ledger)
+    led, codec = open_ledger(s), open_codec(s)
+    t = cli_table("dead_letters")
     n = 0
     for r in led.read(topics=[topics.DEAD_LETTERS]):
         _, d = codec.decode(r.value)
@@ -276,7 +219,7 @@ def dead_list(data_dir: DataDir = None, ledger: LedgerOpt = None) -> None:
 
 
 def _dead_letter(s: Settings, dead_id: str) -> tuple[Any, dict[str, Any]]:
-    led, codec = _ledger(s), _codec(s)
+    led, codec = open_ledger(s), open_codec(s)
     r = led.find_event(dead_id)
     if r is None:
         raise fail(f"no dead letter {dead_id!r} in the ledger (see `fengqiao deadletters list`)", 1)
@@ -289,7 +232,7 @@ def _dead_letter(s: Settings, dead_id: str) -> tuple[Any, dict[str, Any]]:
 @dead_app.command("show")
 def dead_show(dead_id: str, data_dir: DataDir = None, ledger: LedgerOpt = None) -> None:
     """One dead letter: the reason, where it came from, and the original record."""
-    s = _settings(data_dir, ledger)
+    s = data_settings(data_dir, ledger)
     _, d = _dead_letter(s, dead_id)
     value = d["original_value"] or b""
     out.print(f"[bold]{dead_id}[/]  {d['error_kind']}: {d['reason']}")
@@ -318,7 +261,7 @@ def dead_replay(
     from fengqiao.streams.ledger import Ledger
     from fengqiao.streams.publisher import Publisher
 
-    s = _settings(data_dir, ledger)
+    s = data_settings(data_dir, ledger)
     _, d = _dead_letter(s, dead_id)
 
     async def go() -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from fengqiao.cli.common import cli_table
 from fengqiao.connectors.gateway.keys import KeyStore, parse_expiry, parse_span
 from fengqiao.console import err, fail, out
+from fengqiao.schemas.labels import section
 from fengqiao.settings import Settings
 
 gateway_app = typer.Typer(
@@ -116,7 +117,7 @@ def keys_rotate(
     out.print(key, soft_wrap=True, highlight=False)
 
 
-_STATUS_ZH = {"active": "有效 active", "expired": "已过期 expired", "revoked": "已吊销 revoked"}
+_STATUS_ZH = section("api_key_status")
 
 
 @keys_app.command("list")
@@ -127,15 +128,7 @@ def keys_list(data_dir: DataDir = None) -> None:
     _, store = _store(data_dir)
     keys, now = store.list(), store.now()
     store.close()
-    t = Table(
-        "密钥编号 key id",
-        "机构 agency",
-        "状态 state",
-        "创建 created (UTC)",
-        "到期 expires (UTC)",
-        "吊销 revoked (UTC)",
-        "最近使用 last used",
-    )
+    t = cli_table("api_keys")
     for k in keys:
         t.add_row(
             k.key_id,
