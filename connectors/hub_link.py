@@ -109,7 +109,7 @@ class HubLink:
     @classmethod
     async def connect(cls, settings: Any) -> HubLink:
         """For a connector run next to a hub started with `fengqiao up` (or --broker/--registry)."""
-        from fengqiao.hub import connect
+        from fengqiao.endpoints import connect
 
         ep, codec = await connect(settings)
         return cls.build(ep.bootstrap, codec, ep.ledger, ep.workers, settings.deployment)

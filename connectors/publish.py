@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from fengqiao.hub import connect
+from fengqiao.endpoints import connect
 from fengqiao.schemas.codec import Codec, FieldError
 from fengqiao.settings import Settings
 from fengqiao.streams.ledger import Ledger

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from fengqiao.hub import connect
+from fengqiao.endpoints import connect
 from fengqiao.infra.broker import GapGuard, open_reader
 from fengqiao.schemas.codec import Codec, to_json
 from fengqiao.schemas.envelope import Envelope, EnvelopeError

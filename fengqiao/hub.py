@@ -19,15 +19,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
 from fengqiao import logs
+from fengqiao.endpoints import Endpoints, HubError, connect
 from fengqiao.infra.broker import (
-    BrokerError,
     EmbeddedBroker,
     _die_with_parent,
     ensure_topics,
@@ -49,9 +49,15 @@ from fengqiao.streams.topics import all_topics
 
 log = logs.get(__name__)
 
-
-class HubError(RuntimeError):
-    """The hub cannot start or be found; the message says what to do."""
+__all__ = [
+    "Endpoints",
+    "Hub",
+    "HubAlreadyRunning",
+    "HubError",
+    "check_policies",
+    "connect",
+    "lock_data_folder",
+]
 
 
 def check_policies(deployment: Path | None) -> None:
@@ -106,61 +112,6 @@ def lock_data_folder(settings: Settings) -> DataFolderLock:
         return DataFolderLock(settings.data_dir).acquire()
     except DataFolderBusy as e:
         raise HubAlreadyRunning(settings.data_dir, e.holder) from None
-
-
-@dataclass
-class Endpoints:
-    """Where a hub's broker and registry are, as the other commands need them."""
-
-    bootstrap: str
-    registry: str
-    workers: list[str] = field(default_factory=list)  # worker web URLs
-    ledger: str | None = None  # the ledger's URL: "accepted" waits until a record is in it
-    gateway: str | None = None  # the HTTP gateway's URL, where agency systems POST events
-
-    @classmethod
-    def resolve(cls, settings: Settings) -> Endpoints:
-        """Flags/env first, then the runtime file of a hub started with `fengqiao up` here."""
-        rt = settings.runtime_file
-        running = json.loads(rt.read_text()) if rt.exists() else None
-        if settings.broker:
-            registry = settings.registry or (running or {}).get("registry")
-            if not registry:
-                raise HubError("with --broker, also give --registry (the schema registry URL)")
-            try:
-                bootstrap = parse_broker_url(settings.broker)
-            except BrokerError as e:
-                raise HubError(str(e)) from None
-            running = running or {}
-            return cls(
-                bootstrap, registry, running.get("workers", []), running.get("ledger"), running.get("gateway")
-            )
-        if running is None:
-            raise HubError(
-                f"no hub is running here ({rt} not found): start one with `fengqiao up`, "
-                "or pass --broker kafka://HOST:PORT and --registry URL"
-            )
-        if running.get("pid") and not _alive(running["pid"]):
-            raise HubError(
-                f"the hub that wrote {rt} (pid {running['pid']}) is gone: start it with `fengqiao up`"
-            )
-        return cls(
-            running["bootstrap"],
-            settings.registry or running["registry"],
-            running.get("workers", []),
-            running.get("ledger"),
-            running.get("gateway"),
-        )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -545,12 +496,3 @@ class Hub:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-
-
-async def connect(settings: Settings) -> tuple[Endpoints, Codec]:
-    """For commands that talk to a running hub: where it is, and a codec with its schema ids."""
-    ep = Endpoints.resolve(settings)
-    client = RegistryClient(ep.registry)
-    catalogue = load()
-    ids = await client.register_catalogue(catalogue)
-    return ep, Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=ep.registry)

@@ -185,7 +185,7 @@ class Directory:
                 raise DirectoryError(f"{source}: divisions: {err}")
             names[code] = str(name)
         try:
-            checked = check_grants(grants, {a.id: a.type for a in agencies.values()}, source)
+            checked = check_grants(grants, {a.id: a.type for a in agencies.values()}, source, agency_types())
         except GrantError as e:
             raise DirectoryError(str(e)) from e
         return cls(agencies=agencies, divisions=names, source=source, grants=checked)

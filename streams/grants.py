@@ -62,11 +62,10 @@ class GrantError(ValueError):
     """A grant that cannot work; the message names the grant and the field."""
 
 
-def check(rows: Any, agencies: Mapping[str, str], source: str) -> tuple[Grant, ...]:
-    """Validated grants of a directory file; ``agencies`` maps agency id to type."""
+def check(rows: Any, agencies: Mapping[str, str], source: str, types: tuple[str, ...]) -> tuple[Grant, ...]:
+    """Validated grants of a directory file; ``agencies`` maps agency id to type, ``types`` are the
+    catalogue's agency types (given by the directory, which this module must not import)."""
     from fengqiao.schemas.catalogue import load  # late: the directory loads without it otherwise
-
-    from .directory import agency_types
 
     if rows is None:
         return ()
@@ -87,7 +86,7 @@ def check(rows: Any, agencies: Mapping[str, str], source: str) -> tuple[Grant, .
             raise bad("agency", "give exactly one of 'agency' and 'agency_type'")
         by_type = "agency_type" in row
         who = row["agency_type"] if by_type else row["agency"]
-        if by_type and who not in agency_types():
+        if by_type and who not in types:
             raise bad("agency_type", f"unknown agency type {who!r}")
         if not by_type and who not in agencies:
             raise bad("agency", f"no agency {who!r} in the directory")

@@ -9,9 +9,10 @@ A version missing one would load and then fail every new case of that workflow i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from .engine import Context, Workflow
-from .policy import Policy, PolicySet
+from .policy import Policy, PolicyError, PolicySet, load_policy
 
 
 class PolicyIncomplete(ValueError):
@@ -60,3 +61,16 @@ def check_context(ctx: Context) -> None:
     """`PolicyIncomplete` unless every policy version of the deployment is complete."""
     if problems := incomplete(ctx.policies, ctx.workflows.values()):
         raise PolicyIncomplete(problems)
+
+
+def check(path: str | Path, *, complete: bool = True) -> list[str]:
+    """Every problem of a policy file, for ``fengqiao policy check FILE``; empty when it is valid.
+
+    With ``complete``, a valid file must also hold every rule of every registered workflow."""
+    try:
+        policy = load_policy(path)
+    except PolicyError as e:
+        return e.errors
+    if not complete:
+        return []
+    return missing_rules(policy)

@@ -20,7 +20,7 @@ from typing import Any
 from fengqiao.schemas.codec import Codec
 
 from .ledger import Ledger
-from .replay import Case, Folded, Progress, gc_paused, replay_shard
+from .replay_fold import Case, Folded, Progress, gc_paused, replay_shard
 
 
 def replay_sharded(

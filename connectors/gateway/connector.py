@@ -83,14 +83,6 @@ class HttpGateway(Source[GatewayConfig]):
     def url_file(self) -> Path:
         return self.config.url_file or self.context.state_dir / "url"
 
-    @staticmethod
-    def read_url(url_file: Path) -> str | None:
-        """The URL a running gateway wrote (None before it has bound its port)."""
-        try:
-            return url_file.read_text().strip() or None
-        except FileNotFoundError:
-            return None
-
     async def start(self) -> None:
         c = self.config
         family = socket.AF_INET6 if ":" in c.host else socket.AF_INET

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 
 from ..conformance import SourceHarness
-from .connector import HttpGateway
 from .keys import KeyStore
 
 WAIT_S = 60.0  # for the gateway to (re)start and take one event
@@ -81,7 +80,7 @@ class GatewayHarness(SourceHarness):
         headers = {"Authorization": f"Bearer {self.key(agency)}"}
         deadline = time.monotonic() + WAIT_S
         while True:
-            url = HttpGateway.read_url(self.url_file)
+            url = read_url(self.url_file)
             wait = 0.1
             if url is not None:
                 try:
@@ -101,3 +100,11 @@ class GatewayHarness(SourceHarness):
             if time.monotonic() + wait > deadline:
                 raise TimeoutError(f"the gateway did not take event {event.get('id')} in {WAIT_S:.0f}s")
             await asyncio.sleep(wait)
+
+
+def read_url(url_file: Path) -> str | None:
+    """The URL a running gateway wrote to its ``url_file`` (None before it has bound its port)."""
+    try:
+        return url_file.read_text().strip() or None
+    except FileNotFoundError:
+        return None

@@ -46,7 +46,7 @@ def policy_show(
 def policy_check(file: Annotated[Path, typer.Argument(help="a policy YAML file")]) -> None:
     """Validate a policy file; each problem names the rule and the field, or the workflow, step and
     rule id a version lacks."""
-    from fengqiao.streams.policy import check
+    from fengqiao.streams.policy_complete import check
 
     if not file.exists():
         raise fail(f"no such file: {file}")

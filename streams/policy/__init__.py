@@ -26,7 +26,6 @@ from .extends import extend, resolve, version_text
 from .loading import (
     DEFAULT_VERSION,
     POLICY_DIR,
-    check,
     cross_check,
     default_policy,
     load_policy,
@@ -72,7 +71,6 @@ __all__ = [
     "ServiceLimits",
     "Source",
     "TownshipRule",
-    "check",
     "cross_check",
     "default_policy",
     "default_policy_set",

@@ -150,21 +150,6 @@ def load_policy(path: str | Path, *, catalogue: Catalogue | None = None) -> Poli
     return parse_policy(raw, where=str(path), catalogue=catalogue)
 
 
-def check(path: str | Path, *, complete: bool = True) -> list[str]:
-    """Every problem of a policy file, for ``fengqiao policy check FILE``; empty when it is valid.
-
-    With ``complete``, a valid file must also hold every rule of every registered workflow."""
-    try:
-        policy = load_policy(path)
-    except PolicyError as e:
-        return e.errors
-    if not complete:
-        return []
-    from fengqiao.streams.policy_complete import missing_rules  # imports the workflows, which import us
-
-    return missing_rules(policy)
-
-
 # -- files a version may extend (`extends` merges them) ------------------------------------------------
 def _try_read(path: Path) -> dict[str, Any] | None:
     try:

@@ -18,13 +18,13 @@ from fengqiao.streams.policy import (
     SHOW_COLUMNS,
     PolicyError,
     PolicySet,
-    check,
     default_policy,
     default_policy_set,
     load_policy,
     parse_policy,
     show_rows,
 )
+from fengqiao.streams.policy_complete import check
 
 CST = timezone(timedelta(hours=8))
 DEFAULT_FILE = POLICY_DIR / "2026.1.yaml"

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from fengqiao.cli import app
 from fengqiao.hub import HubError, check_policies
 from fengqiao.streams.directory import DEMO_DIR
-from fengqiao.streams.policy import POLICY_DIR, PolicyError, PolicySet, check, default_policy, load_policy
-from fengqiao.streams.policy_complete import incomplete, missing_rules, required_rules
+from fengqiao.streams.policy import POLICY_DIR, PolicyError, PolicySet, default_policy, load_policy
+from fengqiao.streams.policy_complete import check, incomplete, missing_rules, required_rules
 from fengqiao.streams.workflows import all_workflows, load_context
 
 DEFAULT = POLICY_DIR / "2026.1.yaml"
