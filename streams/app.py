@@ -20,7 +20,8 @@ from fengqiao.settings import Settings
 
 from . import engine
 from .clock import Clock, system_clock
-from .processor import CaseProcessor, owner_partition
+from .processor import CaseProcessor
+from .producing import owner_partition
 from .worker_metrics import COLLECTOR
 
 

@@ -39,7 +39,7 @@ from fengqiao.streams import engine, topics
 from fengqiao.streams.casestore import CaseStore, Part, Snapshot, code_fingerprint
 from fengqiao.streams.crypto import load_or_create_key
 from fengqiao.streams.ledger import Ledger, LedgerRecord
-from fengqiao.streams.processor import owner_partition
+from fengqiao.streams.producing import owner_partition
 from fengqiao.streams.worker_metrics import TALLY, HandoffTally, handoff_keys
 from fengqiao.streams.workflows import load_context
 
