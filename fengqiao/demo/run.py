@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fengqiao.connectors.cloudevents_json import parse
-from fengqiao.demo_agencies import AgencySystems
+from fengqiao.demo.agencies import AgencySystems
 from fengqiao.hub import Hub, HubError, lock_data_folder
 from fengqiao.infra.broker import open_reader
 from fengqiao.lock import LOCK_NAME, DataFolderLock
