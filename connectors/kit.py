@@ -6,6 +6,9 @@ events of its own ``event_types`` from its own ``agency`` (kit_events.py: the ca
 placed in the agency's area); a generic source that declares no types, and every sink, get
 release notices (ReleaseNoticeIssued) from the demo prison, zj-prison-2. Case ids are fresh, so
 the suite can run again and again against one hub.
+
+One module (~500 lines) because `Suite` is the list of checks an integrator reads top to bottom to
+see what their connector must do; its helpers (`kit_events`, `conformance`) live apart.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ a partition starts from its snapshot, where the ledger vouches for it, and folds
 after it; records the ledger holds past the group's committed offset are caught up (`engine.handle`
 with ``known``: decisions on the log are read back, not made again); the rest is live. The timer stays
 quiet until every held partition is caught up. What goes out (decisions, updates, dead letters) is
-queued and produced by `producing.Producing`.
+queued and produced by `producing.Producing`. The rest stays one module (~540 lines): the batch, the
+commit, the seal and the rebalance share one lock and one order, which reads best in one place.
 """
 
 from __future__ import annotations
