@@ -27,6 +27,7 @@ from .idempotency import AnswerStore
 from .intake import Intake
 from .keys import KeyStore
 from .limits import AuthThrottle, RateLimiter
+from .url_file import read_url, write_url
 
 if TYPE_CHECKING:
     from ..conformance import Harness
@@ -105,8 +106,7 @@ class HttpGateway(Source[GatewayConfig]):
         self.context.state_dir.mkdir(parents=True, exist_ok=True)
         self._keys = KeyStore(c.keys_db or self.keys_path(self.context.settings))
         self._answers = AnswerStore(c.answers_db or self.context.state_dir / "answers.db", c.remember_days)
-        self.url_file.parent.mkdir(parents=True, exist_ok=True)
-        self.url_file.write_text(self.url + "\n")
+        write_url(self.url_file, self.url)
         log.info("gateway.listening", url=self.url)
 
     async def run(self, outbox: Outbox) -> None:
@@ -143,7 +143,7 @@ class HttpGateway(Source[GatewayConfig]):
             raise
 
     async def stop(self) -> None:
-        if self.url is not None and self.read_url(self.url_file) == self.url:
+        if self.url is not None and read_url(self.url_file) == self.url:
             self.url_file.unlink(missing_ok=True)
         if self._sock is not None:
             self._sock.close()

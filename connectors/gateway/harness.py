@@ -17,6 +17,7 @@ import httpx
 
 from ..conformance import SourceHarness
 from .keys import KeyStore
+from .url_file import read_url
 
 WAIT_S = 60.0  # for the gateway to (re)start and take one event
 
@@ -100,11 +101,3 @@ class GatewayHarness(SourceHarness):
             if time.monotonic() + wait > deadline:
                 raise TimeoutError(f"the gateway did not take event {event.get('id')} in {WAIT_S:.0f}s")
             await asyncio.sleep(wait)
-
-
-def read_url(url_file: Path) -> str | None:
-    """The URL a running gateway wrote to its ``url_file`` (None before it has bound its port)."""
-    try:
-        return url_file.read_text().strip() or None
-    except FileNotFoundError:
-        return None

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from fengqiao.cli.gateway import gateway_app
 from fengqiao.connectors.gateway import HttpGateway
 from fengqiao.connectors.gateway.keys import KeyStore
+from fengqiao.connectors.gateway.url_file import read_url
 from fengqiao.connectors.runtime import HubLink, context_for, run_connector
 from fengqiao.connectors.sdk import ConnectorContext
 from fengqiao.hub import Hub
@@ -334,7 +335,7 @@ async def tight(hub: Hub, hub_settings: Settings, tmp_path: Path) -> AsyncIterat
     assert not task.done(), task.result()
     keys = KeyStore(tmp_path / "keys.db")
     try:
-        yield HttpGateway.read_url(tmp_path / "url") or "", keys
+        yield read_url(tmp_path / "url") or "", keys
     finally:
         stop.set()
         await task
