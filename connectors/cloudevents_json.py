@@ -19,6 +19,7 @@ from cloudevents.core.formats.json import JSONFormat
 from fengqiao.schemas.codec import Codec, FieldError, ValidationFailed
 from fengqiao.schemas.envelope import EXTENSIONS, Envelope
 from fengqiao.schemas.validation import Invalid, decode, envelope_errors, id_errors_in, tree_errors
+from fengqiao.streams.personal.seal import presealed_of
 
 _FORMAT = JSONFormat()
 
@@ -78,6 +79,17 @@ def parse(codec: Codec, text: str | bytes | dict[str, Any]) -> Accepted:
         ) from e
     if errors := id_errors_in(record):
         raise Refused(errors)
+    if sealed := presealed_of(codec.catalogue[etype], record):
+        raise Refused(
+            [
+                FieldError(
+                    f"data.{p}",
+                    "个人信息字段须明文提交，由平台加密 "
+                    "(send personal fields in clear over TLS; only the hub seals them)",
+                )
+                for p in sealed
+            ]
+        )
     subject = ce.get_subject() or record["case_id"]
     if subject != record["case_id"]:
         raise Refused(

@@ -13,6 +13,7 @@ from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryClient
 from fengqiao.settings import Settings
+from fengqiao.streams.personal.protection import attach
 
 
 class HubError(RuntimeError):
@@ -80,4 +81,6 @@ async def connect(settings: Settings) -> tuple[Endpoints, Codec]:
     client = RegistryClient(ep.registry)
     catalogue = load()
     ids = await client.register_catalogue(catalogue)
-    return ep, Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=ep.registry)
+    codec = Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=ep.registry)
+    attach(codec, settings)
+    return ep, codec

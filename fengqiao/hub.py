@@ -45,6 +45,7 @@ from fengqiao.settings import Settings
 from fengqiao.streams.archiver import Archiver
 from fengqiao.streams.crypto import load_or_create_key
 from fengqiao.streams.ledger import Ledger, kafka_headers
+from fengqiao.streams.personal.protection import Protection, attach
 from fengqiao.streams.topics import all_topics
 
 log = logs.get(__name__)
@@ -143,6 +144,7 @@ class Hub:
         self.bootstrap = ""
         self.registry_url = ""
         self.codec: Codec | None = None
+        self.protection: Protection | None = None
         self.workers: list[WorkerProcess] = []
         self._registry_server: Any = None
         self.ledger: Ledger | None = None
@@ -204,6 +206,7 @@ class Hub:
         client = RegistryClient(self.registry_url)
         ids = await client.register_catalogue(catalogue)
         self.codec = Codec(catalogue, ids, fetch_schema=client.get_schema, registry_url=self.registry_url)
+        self.protection = attach(self.codec, s)
         self.ledger = await asyncio.to_thread(self._open_ledger)
         if s.embedded:
             self.rehydrated = await self._rehydrate()
@@ -372,10 +375,13 @@ class Hub:
             "clock",
             "tick_s",
             "case_cache",
+            "protect_personal",
         )
         env = {k: getattr(s, k) for k in keys}
         if s.deployment:
             env["deployment"] = s.deployment
+        if s.personal_keys:
+            env["personal_keys"] = s.personal_keys
         return env
 
     async def _wait_workers_ready(self, timeout: float = 90.0) -> None:
@@ -490,6 +496,9 @@ class Hub:
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
+        if self.protection is not None:
+            self.protection.close()
+            self.protection = None
         if self._registry_server is not None:
             await stop_registry(self._registry_server)
             self._registry_server = None

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         default=20, ge=1, description="failed API keys one address may try at once"
     )
 
+    # Personal data (docs/personal-data.md): sealed at every intake, refused in clear by the workers.
+    protect_personal: bool = Field(
+        default=True, description="seal personal fields per person at intake; off only for benchmarks"
+    )
+    personal_keys: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the personal data key store; unset = SQLite in the data folder",
+    )
+
     @model_validator(mode="after")
     def _insync_within_replicas(self) -> Settings:
         # Kafka would create such a topic, then refuse every acks=all write to it: refuse it at start.
@@ -85,6 +94,15 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.data_dir / "ledger-key.pem"
+
+    @property
+    def personal_dir(self) -> Path:
+        """Master keys and the index key of personal data (back it up apart from the data)."""
+        return self.data_dir / "personal"
+
+    @property
+    def personal_keys_url(self) -> str:
+        return self.personal_keys or f"sqlite:///{(self.personal_dir / 'keys.db').resolve()}"
 
     @property
     def embedded(self) -> bool:

@@ -4,7 +4,9 @@ A record that decodes may still be refused: its type, key, subject and case id d
 on another workflow's topic, or an agency forged a decision only the hub takes. The workers
 dead-letter such a record; replay and the sinks must skip the very same ones, or their state would
 differ from the workers' (replay equals live). An agency's record produced straight to Kafka is held
-to the input rules of every other way in (schemas/validation.py).
+to the input rules of every other way in (schemas/validation.py), and must carry its personal
+text fields sealed (docs/personal-data.md): the hub cannot take back what a producer put on the
+topic in clear, so it refuses to apply it and says which fields.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from fengqiao.schemas.codec import check_record
 from fengqiao.schemas.envelope import HUB_SOURCE, Envelope
 from fengqiao.schemas.validation import record_errors
 
+from .personal.seal import in_clear_of
 from .topics import CASE_UPDATES, DEAD_LETTERS, PREFIX, topic_for
+
+_SEALED_ONLY = [True]
+
+
+def require_sealed(on: bool) -> None:
+    """Whether agency records must carry personal text sealed (the deployment's ``protect_personal``;
+    off only for benchmarks that compare against it). Every process of a hub sets the same value."""
+    _SEALED_ONLY[0] = on
 
 
 def refusal(
@@ -41,6 +52,11 @@ def refusal(
         errors = record_errors(env, record) or check_record(ev.expanded, record, "data")
         if errors:
             return "invalid", "; ".join(map(str, errors))
+        if _SEALED_ONLY[0] and (clear := in_clear_of(ev, record)):
+            return "invalid", (
+                f"personal fields in clear: {', '.join(clear)}; publish through the hub's intake "
+                "(gateway, SDK, fengqiao publish), which seals them per person (docs/personal-data.md)"
+            )
     return None
 
 

@@ -56,6 +56,7 @@ from fengqiao.schemas.validation import DIVISION_RE
 
 from .grants import Grant, GrantError
 from .grants import check as check_grants
+from .personal.readers import ClearReaders, ReadersError
 
 # The directory's codes and ids follow the input rules (ASCII digits, anchored at \Z).
 FILE_NAMES = ("agencies.yaml", "agencies.yml", "agencies.csv")
@@ -122,6 +123,7 @@ class Directory:
     divisions: dict[str, str] = field(default_factory=dict)
     source: str = "<memory>"
     grants: tuple[Grant, ...] = ()
+    personal: ClearReaders = field(default_factory=ClearReaders)
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -140,13 +142,14 @@ class Directory:
         if not path.is_file():
             raise DirectoryError(f"{path}: no such file")
         grants: Any = None
+        personal: Any = None
         if path.suffix.lower() == ".csv":
             rows, divisions = _read_csv(path), {}
         elif path.suffix.lower() in (".yaml", ".yml"):
-            rows, divisions, grants = _read_yaml(path)
+            rows, divisions, grants, personal = _read_yaml(path)
         else:
             raise DirectoryError(f"{path}: a directory file is .yaml, .yml or .csv")
-        return cls.from_records(rows, divisions=divisions, source=str(path), grants=grants)
+        return cls.from_records(rows, divisions=divisions, source=str(path), grants=grants, personal=personal)
 
     @classmethod
     def from_records(
@@ -156,6 +159,7 @@ class Directory:
         divisions: Mapping[Any, Any] | None = None,
         source: str = "<memory>",
         grants: Any = None,
+        personal: Any = None,
     ) -> Directory:
         """Build and validate a directory from plain dicts (one per agency)."""
         agencies: dict[str, Agency] = {}
@@ -188,7 +192,16 @@ class Directory:
             checked = check_grants(grants, {a.id: a.type for a in agencies.values()}, source, agency_types())
         except GrantError as e:
             raise DirectoryError(str(e)) from e
-        return cls(agencies=agencies, divisions=names, source=source, grants=checked)
+        try:
+            readers = ClearReaders.parse(personal, source, agency_types(), set(agencies))
+        except ReadersError as e:
+            raise DirectoryError(str(e)) from e
+        return cls(agencies=agencies, divisions=names, source=source, grants=checked, personal=readers)
+
+    def sees_personal(self, agency_id: str) -> bool:
+        """The agency sees personal fields in clear where it may read the case (``personal_data``)."""
+        a = self.agencies.get(agency_id)
+        return a is not None and self.personal.sees(a.id, a.type, a.roles)
 
     # -- lookups -----------------------------------------------------------------------------
     def get(self, agency_id: str) -> Agency:
@@ -309,22 +322,22 @@ def load_demo() -> Directory:
 
 
 # -- parsing ---------------------------------------------------------------------------------------
-def _read_yaml(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[Any, Any], Any]:
+def _read_yaml(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[Any, Any], Any, Any]:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as e:
         raise DirectoryError(f"{path}: not valid YAML: {e}") from e
     if isinstance(data, list):
-        return data, {}, None
+        return data, {}, None, None
     if not isinstance(data, dict) or not isinstance(data.get("agencies"), list):
         raise DirectoryError(f"{path}: expected a mapping with an 'agencies' list")
     divisions = data.get("divisions") or {}
     if not isinstance(divisions, dict):
         raise DirectoryError(f"{path}: 'divisions' must map division codes to names")
-    if unknown := set(data) - {"divisions", "agencies", "grants"}:
+    if unknown := set(data) - {"divisions", "agencies", "grants", "personal_data"}:
         raise DirectoryError(f"{path}: unknown section {sorted(map(str, unknown))[0]!r}")
-    return data["agencies"], divisions, data.get("grants")
+    return data["agencies"], divisions, data.get("grants"), data.get("personal_data")
 
 
 def _read_csv(path: Path) -> list[Mapping[str, Any]]:

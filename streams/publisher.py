@@ -61,6 +61,8 @@ class Publisher:
         self, env: Envelope, record: dict[str, Any], case_workflow: str | None = None
     ) -> tuple[str, bytes]:
         ev = self.codec.catalogue[env.type]
+        if self.codec.sealer is not None:  # personal fields sealed per person before they leave
+            record = self.codec.sealer.seal(ev.name, env.subject, record)
         return topic_for(ev, case_workflow), self.codec.encode(ev.name, record)
 
     async def publish(

@@ -21,6 +21,7 @@ A deployment folder holds them in ``registers/``, one file each, named after the
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .personal.seal import PREFIX as SEALED_PREFIX
 
 FOLDER = "registers"
 
@@ -53,9 +56,25 @@ class Register:
         """Which register, as read: what a decision records having consulted."""
         return f"{self.name}@sha256:{self.digest[:16]}"
 
+    by_subject: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+
     def get(self, key: str | None) -> Mapping[str, Any] | None:
-        """The entry for ``key``, or None when the register has none."""
-        return self.entries.get(key.strip()) if isinstance(key, str) else None
+        """The entry for ``key``, or None when the register has none. A sealed key (an ID number sealed
+        at intake) is found by its pseudonym, once the register is `indexed`: nothing is decrypted, so
+        replay finds the same entry after the person was erased."""
+        if not isinstance(key, str):
+            return None
+        if key.startswith(SEALED_PREFIX):
+            return self.by_subject.get(key.split(":", 4)[3])
+        return self.entries.get(key.strip())
+
+    def indexed(self, index: Any) -> Register:
+        """This register with its entries also under their pseudonyms (`personal.keys.Index.person`)."""
+        by = {
+            index.person(k, None) if self.key == "id_number" else index.person(None, k): e
+            for k, e in self.entries.items()
+        }
+        return dataclasses.replace(self, by_subject=by)
 
     def __len__(self) -> int:
         return len(self.entries)

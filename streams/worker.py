@@ -18,9 +18,11 @@ from fengqiao.schemas.codec import Codec
 from fengqiao.schemas.registry import RegistryClient
 from fengqiao.settings import Settings
 
+from .acceptance import require_sealed
 from .app import create_app
 from .clock import from_setting
-from .workflows import load_context
+from .personal.protection import index
+from .workflows import load_context, with_indexed_registers
 
 
 def build_codec(registry_url: str) -> Codec:
@@ -36,6 +38,9 @@ def run(bootstrap: str, registry_url: str, web_port: int, settings: Settings | N
     logs.configure(settings.log_level)
     codec = build_codec(registry_url)
     ctx = load_context(settings.deployment)
+    require_sealed(settings.protect_personal)
+    if settings.protect_personal:  # a sealed ID number is looked up in a register by its pseudonym
+        ctx = with_indexed_registers(ctx, index(settings))
     app = create_app(settings, bootstrap, codec, ctx, web_port=web_port, clock=from_setting(settings.clock))
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
     # Faust and aiokafka build a debug record per message otherwise (about a tenth of the worker's time).

@@ -87,6 +87,18 @@ def run_cli(data_dir: Any, *args: str, stdin: str | None = None, timeout: float 
 
 
 # -- the real broker (tests/integration) ----------------------------------------------------------------
+def throwaway_sealer(catalogue: Any) -> Any:
+    """A `Sealer` over a key store in a fresh temporary folder (unit tests of what travels sealed)."""
+    import tempfile
+    from pathlib import Path
+
+    from fengqiao.settings import Settings
+    from fengqiao.streams.personal.protection import Protection
+
+    folder = Path(tempfile.mkdtemp(prefix="fq-keys-"))
+    return Protection.from_settings(Settings(data_dir=folder), catalogue, read_log=False).sealer
+
+
 class HubBroker:
     """Publish through the real broker, move the worker's clock, wait on a case's state.
 

@@ -39,9 +39,10 @@ from fengqiao.streams import engine, topics
 from fengqiao.streams.casestore import CaseStore, Part, Snapshot, code_fingerprint
 from fengqiao.streams.crypto import load_or_create_key
 from fengqiao.streams.ledger import Ledger, LedgerRecord
+from fengqiao.streams.personal.protection import attach
 from fengqiao.streams.producing import owner_partition
 from fengqiao.streams.worker_metrics import TALLY, HandoffTally, handoff_keys
-from fengqiao.streams.workflows import load_context
+from fengqiao.streams.workflows import load_context, with_indexed_registers
 
 GROUP = 2000  # copies of the script (25 cases each) in memory at once, then written and dropped
 BATCH = 5000  # ledger records per append
@@ -95,6 +96,7 @@ def _seed(job: _Job) -> dict[str, int]:
     s = Settings.model_validate(job.settings)
     catalogue = load()
     codec = Codec(catalogue, job.ids, registry_url="seeded")
+    attach(codec, s)  # sealed under the data folder's keys, as the hub's intake seals
     writer = _Writer(s, codec, job.partitions, job.now)
     try:
         tpl = template(codec, now=job.now)
@@ -116,6 +118,8 @@ class _Writer:
     def __init__(self, s: Settings, codec: Codec, partitions: tuple[int, ...], now: datetime) -> None:
         self.s, self.codec, self.partitions, self.now = s, codec, partitions, now
         self.ctx = load_context(s.deployment)
+        if codec.sealer is not None:  # the registers find sealed ID numbers, as the workers' do
+            self.ctx = with_indexed_registers(self.ctx, codec.sealer.keys.index)
         self.ledger = Ledger(s.ledger_url)
         self.store = CaseStore(s.data_dir / "cases" / f"{s.app_id}.cases", hot_limit=0)
         self.tally = HandoffTally()
@@ -156,6 +160,8 @@ class _Writer:
             self.batch = []
 
     def event(self, env: Envelope, record: dict[str, Any]) -> None:
+        if self.codec.sealer is not None:
+            record = self.codec.sealer.seal(env.type, env.subject, record)
         topic = topics.topic_for(self.ctx.catalogue[env.type])
         part = (topic, owner_partition(env.subject, self.s.partitions))
         out = engine.handle(self.cases.get((part, env.subject)), env, record, self.ctx, self.now)

@@ -13,7 +13,7 @@ from fengqiao.scenario.release import RELEASE_DAYS, RELEASE_VARIANTS
 from fengqiao.scenario.services import SERVICES_VARIANTS, _services_fields
 from fengqiao.schemas.catalogue import Catalogue, load
 from fengqiao.schemas.codec import SHANGHAI, to_json
-from fengqiao.schemas.samples import SAMPLE_RIC, sample_event
+from fengqiao.schemas.samples import sample_event, sample_ric
 
 # (event type, publishing agency, days after the case starts) in the order the agencies send them.
 SCRIPT: dict[str, list[tuple[str, str, float]]] = {}
@@ -33,7 +33,7 @@ def _hints(person_index: int, publisher: str) -> dict[str, Any]:
         "fengqiao.common.Person": lambda f: {
             "person_id": f"P-{person_index:04d}",
             "name": name,
-            "id_number": SAMPLE_RIC,
+            "id_number": sample_ric(person_index),
             "phone": "13800000000",
         },
         "fengqiao.common.AgencyRef": agency,

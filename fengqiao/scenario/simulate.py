@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import ceil
+from pathlib import Path
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -33,7 +34,7 @@ from fengqiao.schemas.envelope import Envelope
 from fengqiao.schemas.registry import RegistryStore
 from fengqiao.streams import engine, topics
 from fengqiao.streams.ledger import Ledger, LedgerRecord
-from fengqiao.streams.workflows import load_context
+from fengqiao.streams.workflows import load_context, with_indexed_registers
 
 PARTITIONS = 4
 REGISTRY_URL = "http://127.0.0.1:8081"  # a live hub's codec has one: ce_dataschema is set
@@ -42,11 +43,26 @@ BATCH = 5000
 
 
 def bench_codec() -> Codec:
-    """A codec whose schema ids come from a registry store, as the hub's do."""
+    """A codec whose schema ids come from a registry store, as the hub's do, sealing personal fields
+    as the hub's intake does (under keys in a throwaway folder: the data is synthetic)."""
+    import tempfile
+
+    from fengqiao.settings import Settings
+    from fengqiao.streams.personal.protection import Protection
+
     catalogue = load()
     store = RegistryStore(":memory:")
     ids = {ev.fullname: store.register(ev.fullname, ev.schema_str()) for ev in catalogue}
-    return Codec(catalogue, ids, registry_url=REGISTRY_URL)
+    codec = Codec(catalogue, ids, registry_url=REGISTRY_URL)
+    folder = Path(tempfile.mkdtemp(prefix="fq-bench-keys-"))
+    codec.sealer = Protection.from_settings(Settings(data_dir=folder), catalogue, read_log=False).sealer
+    return codec
+
+
+def sealing_context(codec: Codec) -> engine.Context:
+    """The demo county's context; with a sealing codec, its registers find sealed ID numbers."""
+    ctx = load_context()
+    return with_indexed_registers(ctx, codec.sealer.keys.index) if codec.sealer is not None else ctx
 
 
 def partition_of(case_id: str) -> int:
@@ -67,7 +83,7 @@ class _County:
     """The live path in simulated time: `handle` per event, the timer at each due instant."""
 
     def __init__(self, codec: Codec, sink: Callable[[list[LedgerRecord]], None]) -> None:
-        self.codec, self.ctx, self.sink = codec, load_context(), sink
+        self.codec, self.ctx, self.sink = codec, sealing_context(codec), sink
         self.cases: dict[str, engine.Case] = {}
         self.due: list[tuple[datetime, str]] = []  # (next due instant, case id); stale entries skipped
         self.offsets: dict[tuple[str, int], int] = {}
@@ -115,6 +131,8 @@ class _County:
             self.index(case)
 
     def event(self, env: Envelope, record: dict[str, Any]) -> None:
+        if self.codec.sealer is not None:  # as the intake would have
+            record = self.codec.sealer.seal(env.type, env.subject, record)
         self.timer(env.time)
         out = engine.handle(self.cases.get(env.subject), env, record, self.ctx, env.time)
         self.cases[env.subject] = out.case

@@ -6,7 +6,9 @@ no handoffs are opened for it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue, load
 
@@ -38,6 +40,11 @@ def all_workflows(catalogue: Catalogue | None = None) -> dict[str, Workflow]:
         if name not in out:
             out[name] = _recorded_only(name, catalogue)
     return out
+
+
+def with_indexed_registers(ctx: Context, index: Any) -> Context:
+    """The context with registers that also find an entry by a sealed key's pseudonym."""
+    return dataclasses.replace(ctx, registers={n: r.indexed(index) for n, r in ctx.registers.items()})
 
 
 def load_context(deployment: Path | None = None) -> Context:

@@ -23,6 +23,7 @@ from fengqiao.scenario import demo_events
 from fengqiao.schemas.codec import to_json
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
+from fengqiao.streams.personal.reveal import Reader
 from fengqiao.streams.publisher import Publisher
 
 pytestmark = pytest.mark.integration
@@ -187,8 +188,14 @@ def test_another_client_reads_the_hubs_records_with_confluents_deserializer(hub:
                 )
     finally:
         consumer.close()
+    theirs = found[topics.workflow_topic("release")]
+    # The personal fields travel sealed (docs/personal-data.md): the client reads the sealed form,
+    # the hub's key store opens it to exactly what was published.
+    assert all(theirs["person"][f].startswith("fq1:") for f in ("name", "id_number", "phone"))
+    assert hub.protection is not None
+    opened = hub.protection.reveal(theirs, Reader("test", "test"), clear=True)
     ours = hub.codec.decode(hub.codec.encode("ReleaseNoticeIssued", acc.record))[1]
-    assert to_json(found[topics.workflow_topic("release")]) == to_json(ours)
+    assert to_json(opened) == to_json(ours)
     assert found[topics.CASE_UPDATES]["event_id"] == acc.envelope.id
     assert found[topics.CASE_UPDATES]["case_id"] == "CFK-1"
 

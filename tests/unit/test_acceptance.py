@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers import throwaway_sealer
+
 from fengqiao.scenario import demo_events
 from fengqiao.schemas.catalogue import load
 from fengqiao.schemas.codec import Codec
@@ -15,16 +17,29 @@ CATALOGUE = load()
 RELEASE = topics.workflow_topic("release")
 
 
-def notice() -> tuple[Envelope, dict]:
+SEALER = throwaway_sealer(CATALOGUE)
+
+
+def notice(sealed: bool = True) -> tuple[Envelope, dict]:
     from fengqiao.connectors.cloudevents_json import parse
 
     acc = parse(Codec(CATALOGUE, {}), next(e for e in demo_events(1) if e["type"] == "ReleaseNoticeIssued"))
-    return acc.envelope, acc.record
+    record = SEALER.seal(acc.envelope.type, acc.envelope.subject, acc.record) if sealed else acc.record
+    return acc.envelope, record
 
 
 def test_an_agencys_fact_on_its_topic_is_applied() -> None:
     env, record = notice()
     assert refusal(RELEASE, env.subject, env, CATALOGUE[env.type], record) is None
+
+
+def test_an_agencys_fact_with_personal_fields_in_clear_is_refused_naming_them() -> None:
+    """Produced straight to Kafka, past the intake that seals: the hub cannot unpublish it, so it
+    refuses to apply it, and replay and the sinks skip it the same way."""
+    env, record = notice(sealed=False)
+    kind, reason = refusal(RELEASE, env.subject, env, CATALOGUE[env.type], record)
+    assert kind == "invalid"
+    assert "personal fields in clear: person.name, person.id_number, person.phone" in reason
 
 
 def test_a_key_that_disagrees_with_the_case_is_refused() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from helpers import PRISON, RELEASE, ReleaseDriver
+from helpers import PRISON, RELEASE, ReleaseDriver, throwaway_sealer
 from sqlalchemy import Engine, create_engine, insert, select, text, update
 
 from fengqiao.connectors.readmodel import kpi as sql_kpi
@@ -50,6 +50,9 @@ PG_URL = os.environ.get("FENGQIAO_TEST_PG_URL", "postgresql+psycopg://postgres@1
 
 
 # -- the log -------------------------------------------------------------------------------------------------
+SEALER = throwaway_sealer(load_context().catalogue)
+
+
 class Log:
     """Records in log order, each with its place on the log, and the cases as the engine holds them."""
 
@@ -84,6 +87,7 @@ class Driver(ReleaseDriver):
             self.log.cases[self.case_id] = case
 
     def _handle(self, env: Envelope, record: dict[str, Any], now: datetime) -> None:
+        record = SEALER.seal(env.type, env.subject, record)  # as the intake seals (docs/personal-data.md)
         self.log.put(env, record)
         outcome = engine.handle(self.case, env, record, self.ctx, now)
         self.log.cases[self.case_id] = outcome.case
