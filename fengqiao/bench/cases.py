@@ -48,6 +48,8 @@ def _new_cases(codec: Any, tpl: Template, first_copy: int, n: int) -> list[Wire]
             env, record = copy_of(event, c)
             env = env.with_(dataschema=codec.dataschema(env.type))
             ev = codec.catalogue[env.type]
+            if codec.sealer is not None:
+                record = codec.sealer.seal(ev.name, env.subject, record)
             value = codec.encode(ev.name, record)
             out.append(Wire(env.id, topics.topic_for(ev), env.subject.encode(), value, env.to_headers()))
     return out[:n]
@@ -96,6 +98,8 @@ async def _load(hub: Hub, n_cases: int, settings: Settings, say: Any) -> dict[st
         pending = []
         for i, (env, record) in enumerate(play(tpl, copies)):
             ev = codec.catalogue[env.type]
+            if codec.sealer is not None:
+                record = codec.sealer.seal(ev.name, env.subject, record)
             value = codec.encode(ev.name, record)
             avro_bytes += len(value)
             pending.append(
