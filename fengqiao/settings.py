@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     protect_personal: bool = Field(
         default=True, description="seal personal fields per person at intake; off only for benchmarks"
     )
+    erasure_hold_days: int = Field(
+        default=0,
+        ge=0,
+        description="days a case must have been closed before its persons may be erased (archive rules)",
+    )
     personal_keys: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the personal data key store; unset = SQLite in the data folder",

@@ -2,7 +2,7 @@
 
 This module only builds the app: each command group is a module of this package (`run`, `events`,
 `case`, `policy`, `kpi`, `schemas`, `audit`, `readmodel`, `connectors`, `gateway`, `webhooks`,
-`templates`, `demo`, `bench`), and what they share is in `common`, which imports none of them.
+`templates`, `demo`, `bench`, `person`), and what they share is in `common`, which imports none of them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fengqiao.cli.demo import demo
 from fengqiao.cli.events import publish, tail
 from fengqiao.cli.gateway import gateway_app
 from fengqiao.cli.kpi import kpi
+from fengqiao.cli.person import person_app
 from fengqiao.cli.policy import policy_app
 from fengqiao.cli.readmodel import readmodel_app
 from fengqiao.cli.run import up, worker
@@ -42,6 +43,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(readmodel_app, name="readmodel")
+app.add_typer(person_app, name="person")
 for command in (templates, up, worker, demo, publish, tail, bench):
     app.command()(command)
 

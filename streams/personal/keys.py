@@ -382,11 +382,17 @@ class KeyStore:
         return got or subject
 
     def cases_of(self, person: str) -> list[str]:
+        """The cases about ``person`` (under any person id it was seen with)."""
         with self._engine.connect() as c:
+            persons = [
+                person,
+                *c.execute(select(self._aliases.c.alias).where(self._aliases.c.subject == person)).scalars(),
+            ]
             return list(
                 c.execute(
                     select(self._links.c.case_id)
-                    .where(self._links.c.person == person)
+                    .where(self._links.c.person.in_(persons))
+                    .distinct()
                     .order_by(self._links.c.case_id)
                 ).scalars()
             )
