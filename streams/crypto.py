@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -131,7 +131,10 @@ class Sha256Ed25519:
 def _load_public(key: bytes) -> Ed25519PublicKey:
     if len(key) == 32:
         return Ed25519PublicKey.from_public_bytes(key)
-    loaded = serialization.load_pem_public_key(key)
+    try:
+        loaded = serialization.load_pem_public_key(key)
+    except UnsupportedAlgorithm as e:  # an SM2 key, say: cryptography knows no SM2 curve
+        raise ValueError(f"not an Ed25519 public key ({e})") from e
     if not isinstance(loaded, Ed25519PublicKey):
         raise ValueError(f"not an Ed25519 public key: {type(loaded).__name__}")
     return loaded
