@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     )
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the chain heads every N records")
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="... or every T seconds")
-    # The cryptographic suite of the deployment (docs/audit.md "国密"): intl = SHA-256 chains, Ed25519
+    # The cryptographic suite of the deployment (docs/auditors.md "国密"): intl = SHA-256 chains, Ed25519
     # checkpoints, AES-256-GCM fields; gm = SM3 chains, SM2 checkpoints, SM4-GCM fields (GB/T 39786).
     # The ledger records its suite and refuses to be opened with the other one.
     crypto_suite: Literal["intl", "gm"] = Field(

@@ -179,7 +179,7 @@ class Sm3Sm2:
     def sign(self, msg: bytes) -> bytes:
         if self._private is None:
             raise SuiteKeyError("this suite holds no private key (verify-only): it cannot sign a checkpoint")
-        return sm2.sign(self._private, msg)
+        return sm2.sign(self._private, msg, public=self._public)
 
     def verify(self, public_key: bytes, msg: bytes, sig: bytes) -> bool:
         try:

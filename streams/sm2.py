@@ -114,9 +114,11 @@ def sign(
     curve: Curve = SM2P256V1,
     *,
     k: int | None = None,
+    public: bytes | None = None,
 ) -> bytes:
-    """An SM2 signature ``r || s`` of ``msg``; ``k`` only for known-answer tests."""
-    public = public_point(private, curve)
+    """An SM2 signature ``r || s`` of ``msg``; ``k`` only for known-answer tests; ``public`` (d·G)
+    saves computing it again."""
+    public = public if public is not None else public_point(private, curve)
     e = message_digest(public, msg, user_id, curve)
     engine = _engine(curve, private, public)
     n = int(curve.n, 16)
