@@ -308,7 +308,8 @@ class Hub:
 
     def _open_ledger(self) -> Ledger:
         """The ledger, with the hub's signing key (made on first start)."""
-        return Ledger(self.settings.ledger_url, load_or_create_key(self.settings.key_file))
+        s = self.settings
+        return Ledger(s.ledger_url, load_or_create_key(s.key_file, s.ledger_suite))
 
     async def _rehydrate(self) -> int:
         """Put the ledger back on the fresh embedded broker so that every partition goes on at the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     )
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the chain heads every N records")
     checkpoint_seconds: float = Field(default=60.0, gt=0, description="... or every T seconds")
+    # The cryptographic suite of the deployment (docs/auditors.md "国密"): intl = SHA-256 chains, Ed25519
+    # checkpoints, AES-256-GCM fields; gm = SM3 chains, SM2 checkpoints, SM4-GCM fields (GB/T 39786).
+    # The ledger records its suite and refuses to be opened with the other one.
+    crypto_suite: Literal["intl", "gm"] = Field(
+        default="intl", description="intl (SHA-256/Ed25519/AES-GCM) or gm (国密 SM3/SM2/SM4)"
+    )
 
     # The HTTP gateway agency systems publish through (docs/gateway.md); `fengqiao up` starts it.
     gateway: bool = Field(default=True, description="start the HTTP gateway with the hub")
@@ -95,6 +102,20 @@ class Settings(BaseSettings):
     @property
     def ledger_url(self) -> str:
         return self.ledger or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    @property
+    def ledger_suite(self) -> str:
+        """The ledger's `Suite` name for ``crypto_suite``: ``sha256-ed25519`` or ``sm3-sm2``."""
+        from fengqiao.streams.crypto import CRYPTO_SUITES
+
+        return CRYPTO_SUITES[self.crypto_suite][0]
+
+    @property
+    def field_cipher(self) -> str:
+        """The personal-data field cipher for ``crypto_suite``: ``aes-256-gcm`` or ``sm4-gcm``."""
+        from fengqiao.streams.crypto import CRYPTO_SUITES
+
+        return CRYPTO_SUITES[self.crypto_suite][1]
 
     @property
     def key_file(self) -> Path:

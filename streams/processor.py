@@ -49,6 +49,7 @@ from . import engine, topics
 from .acceptance import refusal
 from .casestore import CaseStore, Part, Seal, code_fingerprint
 from .clock import Clock
+from .crypto import suite_for
 from .ledger import Ledger, kafka_headers
 from .producing import Out, Producing
 from .worker_metrics import TALLY, HandoffTally, handoff_keys
@@ -115,7 +116,9 @@ class CaseProcessor(Producing):
         self.awaiting: dict[str, None] = {}
         self.folded_own: set[str] = set()  # decisions sent and already folded: skip them when they return
         self.lock = asyncio.Lock()  # one batch, one tick or one rebalance at a time
-        self.ledger = Ledger(settings.ledger_url) if settings.ledger_url else None
+        # The deployment's suite without its key: the digest of the chains it appends to (it signs nothing).
+        suite = suite_for(settings.ledger_suite)
+        self.ledger = Ledger(settings.ledger_url, suite) if settings.ledger_url else None
         self._seals: list[Seal] = []  # sealed snapshots waiting for the ledger, oldest first
         self._sealed_at = time.monotonic()
         self._written: dict[Part, int] = {}  # the last offset written per partition, ever

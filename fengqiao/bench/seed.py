@@ -70,8 +70,8 @@ def seed(
     store.close()
     codec = Codec(catalogue, ids, registry_url="seeded")
     copies = template(codec).copies_for(cases=n_cases)
-    load_or_create_key(s.key_file)  # made once, before the processes share it
-    Ledger(s.ledger_url).close()  # the tables, before two processes race to make them
+    suite = load_or_create_key(s.key_file, s.ledger_suite)  # made once, before the processes share it
+    Ledger(s.ledger_url, suite).close()  # the tables and the suite, before two processes race to make them
     procs = max(1, min(procs, s.partitions))
     shares = [tuple(p for p in range(s.partitions) if p % procs == i) for i in range(procs)]
     now = datetime.now(UTC)
@@ -81,7 +81,7 @@ def seed(
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_seed, _Job(dump, ids, share, copies, now)) for share in shares]
         results = [f.result() for f in futures]
-    ledger = Ledger(s.ledger_url, load_or_create_key(s.key_file))
+    ledger = Ledger(s.ledger_url, suite)
     try:
         ledger.checkpoint()  # the seeded chains signed, as the archiver signs what it stored
     finally:

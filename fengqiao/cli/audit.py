@@ -208,12 +208,12 @@ def audit_pubkey(
     data_dir: DataDir = None,
 ) -> None:
     """Export the hub's public key (PEM) for auditors, who verify the ledger with it."""
-    from fengqiao.streams.crypto import export_public_key, load_or_create_key
+    from fengqiao.streams.crypto import export_public_key, load_key
 
     s = data_settings(data_dir, None)
     if not s.key_file.exists():
         raise fail(f"no key in {s.data_dir}: the hub makes one on its first start")
-    pem = export_public_key(load_or_create_key(s.key_file), out_file)
+    pem = export_public_key(load_key(s.key_file), out_file)
     if out_file:
         out.print(f"wrote {out_file}")
     else:

@@ -93,16 +93,20 @@ def data_settings(data_dir: Path | None, ledger: str | None = None) -> Settings:
 
 
 def open_ledger(s: Settings) -> Any:
-    from fengqiao.streams.crypto import load_or_create_key
-    from fengqiao.streams.ledger import Ledger
+    from fengqiao.streams.crypto import load_key
+    from fengqiao.streams.ledger import Ledger, LedgerSuiteError
 
     if s.ledger is None and not (s.data_dir / "ledger.db").exists():
         raise fail(
             f"no ledger in {s.data_dir}: run the hub (`fengqiao up` or `fengqiao demo`) first, "
             "or pass --data-dir / --ledger"
         )
-    suite = load_or_create_key(s.key_file) if s.key_file.exists() else None
-    return Ledger(s.ledger_url, suite)
+    # The key file says which suite signs (an auditor's copy has none: the ledger's record then decides).
+    suite = load_key(s.key_file) if s.key_file.exists() else None
+    try:
+        return Ledger(s.ledger_url, suite)
+    except LedgerSuiteError as e:
+        raise fail(f"{e} (the key in {s.key_file} is a {e.given} key)") from None
 
 
 def open_codec(s: Settings) -> Any:

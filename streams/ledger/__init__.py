@@ -11,7 +11,8 @@ Storage
     ``postgresql://`` URL is taken to mean psycopg 3). Tables, created on first use:
     ``ledger_records`` (one row per Kafka record), ``ledger_checkpoints`` (signed chain heads) and
     ``ledger_heads`` (the last record of each chain: a cache that makes appends, positions and
-    checkpoints cost O(partitions); verification never trusts it, only cross-checks it).
+    checkpoints cost O(partitions); verification never trusts it, only cross-checks it) and
+    ``ledger_meta`` (the suite the chains use, ``sha256-ed25519`` or ``sm3-sm2``; see `Ledger`).
 
 Layout, each module importing only those above it: `errors` (what `Ledger.append` refuses), `format`
 (`LedgerRecord`, the hash chain's canonical encoding, the headers block), `tables` (the tables, the
@@ -21,7 +22,7 @@ code imports — the private `_derive` the tests use included — is re-exported
 """
 
 from .checkpoints import ChainHead, Checkpoint
-from .errors import LedgerConflict, LedgerError, LedgerOrderError
+from .errors import LedgerConflict, LedgerError, LedgerOrderError, LedgerSuiteError
 from .format import Header, LedgerRecord, _derive, canonical, decode_headers, encode_headers, kafka_headers
 from .report import Kind, Problem, VerifyReport
 from .store import Ledger
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerError",
     "LedgerOrderError",
     "LedgerRecord",
+    "LedgerSuiteError",
     "Problem",
     "VerifyReport",
     "_derive",

@@ -100,6 +100,7 @@ class _Checkpoints(_Parts):
             if conn.dialect.name == "postgresql":  # one checkpointer at a time keeps `previous` a chain
                 table = conn.dialect.identifier_preparer.format_table(C)
                 conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            self._record_suite(conn)
             heads = {
                 (r.topic, r.partition): ChainHead(r.offset, bytes(r.hash))
                 for r in conn.execute(select(H).order_by(H.c.topic, H.c.partition))

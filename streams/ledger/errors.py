@@ -22,3 +22,14 @@ class LedgerConflict(LedgerError):
 
 class LedgerOrderError(LedgerError):
     """Records out of offset order, or a position below a chain's head that the chain does not hold."""
+
+
+class LedgerSuiteError(ValueError):
+    """The ledger was opened with a suite other than the one its chains use (recorded in ``ledger_meta``)."""
+
+    def __init__(self, recorded: str, given: str) -> None:
+        self.recorded, self.given = recorded, given
+        super().__init__(
+            f"this ledger's hash chains use the suite {recorded!r} (recorded when it was created); it "
+            f"cannot be opened with {given!r}: set the deployment's crypto_suite back, or start a new ledger"
+        )

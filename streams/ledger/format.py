@@ -3,8 +3,9 @@ headers block the ``headers`` column holds. Pure: no storage here, so the format
 re-implemented by an auditor) on its own.
 
 Hash chain, one per (topic, partition)
-    ``hash = D(prev_hash || canonical(record))`` where D is the suite's digest (SHA-256). A chain's
-    first record has ``prev_offset = -1`` and ``prev_hash`` = D's size in zero bytes (32). Kafka
+    ``hash = D(prev_hash || canonical(record))`` where D is the suite's digest (SHA-256, or SM3
+    with the 国密 suite). A chain's first record has ``prev_offset = -1`` and ``prev_hash`` = D's
+    size in zero bytes (32). Kafka
     offsets may have gaps (compaction, transaction markers), so each record also names the offset
     of its predecessor in the chain, ``prev_offset``; it is hashed, so a removed record is named
     exactly.

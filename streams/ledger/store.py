@@ -11,9 +11,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..crypto import Sha256Ed25519, Suite
+from ..crypto import Sha256Ed25519, Suite, suite_for
 from .checkpoints import _Checkpoints
-from .errors import LedgerConflict, LedgerOrderError
+from .errors import LedgerConflict, LedgerOrderError, LedgerSuiteError
 from .format import LedgerRecord, _derive, _utc, canonical, encode_headers
 from .queries import _Queries
 from .tables import _INSERT_COLS, _engine, _tables
@@ -26,14 +26,17 @@ class Ledger(_Queries, _Checkpoints, _Verification):
     ``suite`` signs checkpoints and gives the digest; without one the ledger is verify-only (an
     auditor's copy): pass the exported public key to `verify`. ``schema`` (PostgreSQL) puts the
     tables in that schema, which must exist.
+
+    The suite of the chains is recorded in ``ledger_meta`` (row ``suite``) by the first opener that
+    names one, or by the first append or checkpoint; a ledger of records older than that record is
+    taken to be ``sha256-ed25519``, the only suite there was. Opened with another suite, the ledger
+    refuses with `LedgerSuiteError`; opened without one, it takes the recorded suite (verify-only).
     """
 
     def __init__(self, url: str, suite: Suite | None = None, *, schema: str | None = None) -> None:
         self.url = url
-        self.suite: Suite = suite if suite is not None else Sha256Ed25519()
         self._engine = _engine(url)
-        self._md, self._records, self._checkpoints, self._heads = _tables(schema)
-        self._zero = bytes(self.suite.digest_size)
+        self._md, self._records, self._checkpoints, self._heads, self._meta = _tables(schema)
         for attempt in range(3):  # processes starting together race to create the tables
             try:
                 self._md.create_all(self._engine)
@@ -41,6 +44,35 @@ class Ledger(_Queries, _Checkpoints, _Verification):
             except DBAPIError:
                 if attempt == 2:
                     raise
+        recorded, self._meta_written = self._recorded_suite()
+        given = suite is not None
+        if suite is None:
+            suite = suite_for(recorded) if recorded is not None else Sha256Ed25519()
+        self.suite: Suite = suite
+        self._zero = bytes(self.suite.digest_size)
+        if recorded is not None and recorded != self.suite.name:
+            self._engine.dispose()
+            raise LedgerSuiteError(recorded, self.suite.name)
+        if given and not self._meta_written:
+            try:
+                with self._write() as conn:
+                    self._record_suite(conn)
+            except IntegrityError:  # another process recorded it first: one more look
+                with self._write() as conn:
+                    self._record_suite(conn)
+
+    def _recorded_suite(self) -> tuple[str | None, bool]:
+        """The suite recorded in ``ledger_meta`` (and True), else the one inferred for a ledger that
+        predates the record (and False): its first checkpoint's, or SHA-256 when it has records."""
+        M, C, R = self._meta, self._checkpoints, self._records
+        with self._engine.connect() as conn:
+            name = conn.execute(select(M.c.value).where(M.c.name == "suite")).scalar()
+            if name is not None:
+                return name, True
+            name = conn.execute(select(C.c.suite).order_by(C.c.id).limit(1)).scalar()
+            if name is None and conn.execute(select(R.c.id).limit(1)).first() is not None:
+                name = Sha256Ed25519.name
+        return name, False
 
     def close(self) -> None:
         self._engine.dispose()
@@ -85,6 +117,7 @@ class Ledger(_Queries, _Checkpoints, _Verification):
     def _append(
         self, conn: Connection, by_chain: dict[tuple[str, int], list[LedgerRecord]], now: datetime
     ) -> int:
+        self._record_suite(conn)
         R, H = self._records, self._heads
         digest = self.suite.digest
         rows: list[tuple[Any, ...]] = []

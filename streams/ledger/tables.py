@@ -1,6 +1,6 @@
 """The ledger's tables and its engine: SQLAlchemy Core on SQLite (WAL, ``synchronous=FULL``) or
 PostgreSQL, and `_Parts`, what every part of `Ledger` (store, queries, checkpoints, verification)
-works on."""
+works on, with the record of the ledger's suite."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    insert,
+    select,
 )
 from sqlalchemy.engine import Connection, make_url
 
 from ..crypto import Suite
+from .errors import LedgerSuiteError
 
 _INSERT_COLS = (
     "topic",
@@ -49,7 +52,7 @@ _INSERT_COLS = (
 )
 
 
-def _tables(schema: str | None) -> tuple[MetaData, Table, Table, Table]:
+def _tables(schema: str | None) -> tuple[MetaData, Table, Table, Table, Table]:
     md = MetaData(schema=schema)
     pk = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only an INTEGER PRIMARY KEY
     instant = DateTime(timezone=True)
@@ -100,7 +103,13 @@ def _tables(schema: str | None) -> tuple[MetaData, Table, Table, Table]:
         Column("hash", LargeBinary, nullable=False),
         PrimaryKeyConstraint("topic", "partition", name="pk_ledger_heads"),
     )
-    return md, records, checkpoints, heads
+    meta = Table(  # facts about the whole ledger; today one: "suite", the suite its chains use
+        "ledger_meta",
+        md,
+        Column("name", Text, primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    return md, records, checkpoints, heads, meta
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -144,7 +153,22 @@ class _Parts:
     _records: Table
     _checkpoints: Table
     _heads: Table
+    _meta: Table
     _zero: bytes  # a chain's first prev_hash: the digest's size in zero bytes
+    _meta_written: bool  # whether ledger_meta is known to hold this ledger's suite
+
+    def _record_suite(self, conn: Connection) -> None:
+        """In a write transaction: record this ledger's suite unless one is; refuse when another one is."""
+        if self._meta_written:
+            return
+        M = self._meta
+        recorded = conn.execute(select(M.c.value).where(M.c.name == "suite")).scalar()
+        if recorded is None:  # cached only once read back: this transaction may yet roll back
+            conn.execute(insert(M), {"name": "suite", "value": self.suite.name})
+            return
+        if recorded != self.suite.name:
+            raise LedgerSuiteError(recorded, self.suite.name)
+        self._meta_written = True
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

@@ -81,7 +81,12 @@ class _Verification(_Diagnosis):
                     raise SuiteKeyError(
                         "the ledger has signed checkpoints: give verify() the hub's public key (PEM)"
                     ) from e
-            fp = self.suite.fingerprint(key)
+            try:
+                fp = self.suite.fingerprint(key)
+            except (ValueError, TypeError) as e:
+                raise SuiteKeyError(
+                    f"the public key given is not a key of this ledger's suite {self.suite.name} ({e})"
+                ) from e
             for row in rows:
                 after_id = row.id
                 report.checkpoints += 1

@@ -13,11 +13,6 @@ from .reveal import Reader, Revealer
 from .seal import Sealer
 
 
-def field_cipher(settings: Any) -> str:
-    """The deployment's field cipher: SM4-GCM with the 国密 suite, AES-256-GCM otherwise."""
-    return "sm4-gcm" if getattr(settings, "crypto_suite", "intl") == "gm" else "aes-256-gcm"
-
-
 def index(settings: Any) -> Index:
     """The pseudonymous ids alone (what a worker needs to look a sealed ID number up in a register)."""
     settings.personal_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +44,7 @@ class Protection:
 
     @classmethod
     def from_settings(cls, settings: Any, catalogue: Catalogue, *, read_log: bool = True) -> Protection:
-        name = field_cipher(settings)
+        name = settings.field_cipher  # SM4-GCM with the 国密 suite, AES-256-GCM otherwise
         master = FileMasterKeys(settings.personal_dir, name)
         keys = KeyStore(settings.personal_keys_url, master, index(settings), master.cipher.key_size)
         log = ReadLog(settings.ledger_url) if read_log else None

@@ -88,13 +88,17 @@ def _copy_ledger(src: Settings, dst: Path) -> None:
 def test_audit_verify_passes_then_names_an_altered_record(
     hub: Hub, hub_settings: Settings, tmp_path: Path
 ) -> None:
-    with Ledger(hub_settings.ledger_url, load_or_create_key(hub_settings.key_file)) as ledger:
+    suite = load_or_create_key(hub_settings.key_file, hub_settings.ledger_suite)
+    with Ledger(hub_settings.ledger_url, suite) as ledger:
         ledger.checkpoint()
     copy = tmp_path / "audit"
     _copy_ledger(hub_settings, copy)
     ok = _cli(hub_settings, "audit", "verify", data_dir=copy)
     assert ok.returncode == 0 and "PASS" in ok.stdout, ok.stdout + ok.stderr
     with sqlite3.connect(copy / "ledger.db") as db:
+        # The deployment's suite (FENGQIAO_CRYPTO_SUITE=gm runs this on SM3/SM2) is the recorded one.
+        (recorded,) = db.execute("SELECT value FROM ledger_meta WHERE name = 'suite'").fetchone()
+        assert recorded == hub_settings.ledger_suite
         topic, partition, offset, value = db.execute(
             'SELECT topic, partition, "offset", value FROM ledger_records WHERE value IS NOT NULL '
             "ORDER BY id LIMIT 1 OFFSET 3"

@@ -18,7 +18,6 @@ from helpers import pg_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fengqiao.streams.crypto import Sha256Ed25519
 from fengqiao.streams.ledger import Ledger
 
 pytestmark = pytest.mark.integration
@@ -41,10 +40,11 @@ def _unit_cases() -> Any:
 _cases = _unit_cases()
 globals().update({name: f for name, f in vars(_cases).items() if name.startswith("test_")})
 led = _cases.led  # the three-chain fixture, built on this module's make_ledger
+suite_cls = _cases.suite_cls  # each test under both suites, sha256-ed25519 and sm3-sm2
 
 
 @pytest.fixture
-def make_ledger() -> Iterator[Any]:
+def make_ledger(suite_cls: Any) -> Iterator[Any]:
     """``make_ledger(suite=...)``: ledgers in a fresh schema, on the search_path (raw SQL needs no prefix)."""
     assert URL is not None
     schema = f"fq_ledger_{uuid.uuid4().hex[:12]}"
@@ -59,7 +59,7 @@ def make_ledger() -> Iterator[Any]:
     made: list[Ledger] = []
 
     def make(suite: Any = "default") -> Ledger:
-        s = Sha256Ed25519.generate() if suite == "default" else suite
+        s = suite_cls.generate() if suite == "default" else suite
         ledger = Ledger(url, s, schema=schema)
         made.append(ledger)
         return ledger

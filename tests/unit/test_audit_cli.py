@@ -1,4 +1,5 @@
-"""`fengqiao audit verify` on a ledger someone tampered with: each kind of change is detected and named."""
+"""`fengqiao audit verify` on a ledger someone tampered with: each kind of change is detected and named,
+under either suite (``sha256-ed25519`` or the 国密 ``sm3-sm2``), the one the ledger records."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from fengqiao.streams.ledger import Ledger
 runner = CliRunner()
 
 
-@pytest.fixture
-def ledger_dir(tmp_path: Path) -> Path:
-    suite = load_or_create_key(tmp_path / "ledger-key.pem")
+@pytest.fixture(params=["sha256-ed25519", "sm3-sm2"])
+def ledger_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A hub's data folder (key, ledger) and its exported public key, under each suite (国密 included)."""
+    suite = load_or_create_key(tmp_path / "ledger-key.pem", request.param)
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", suite) as ledger:
         build_ledger(ledger, bench_codec(), 200, lambda m: None)
         ledger.checkpoint()
@@ -109,6 +111,18 @@ def _forge_checkpoint(db: sqlite3.Connection) -> str:
 def test_an_untouched_ledger_passes(ledger_dir: Path) -> None:
     code, output = _verify(ledger_dir)
     assert code == 0 and output.startswith("PASS"), output
+
+
+def test_an_auditors_copy_without_the_private_key_passes_with_the_public_key(ledger_dir: Path) -> None:
+    """The auditor's folder has the ledger and the exported public key only: the suite comes from the
+    ledger's own record, whichever it is."""
+    (ledger_dir / "ledger-key.pem").unlink()
+    code, output = _verify(ledger_dir)
+    assert code == 0 and output.startswith("PASS"), output
+    with sqlite3.connect(ledger_dir / "ledger.db") as db:
+        _forge_checkpoint(db)
+    code, output = _verify(ledger_dir)
+    assert code == 1 and "forged" in output, output
 
 
 @pytest.mark.parametrize(

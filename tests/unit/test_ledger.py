@@ -2,6 +2,9 @@
 
 Every tamper is done the way an intruder would: with SQL straight on the tables. The same tests run
 on PostgreSQL from `tests/integration/test_ledger_postgres.py`, which swaps the `make_ledger` fixture.
+Every test that makes a ledger runs under both suites, ``sha256-ed25519`` and the 国密 ``sm3-sm2``
+(the `suite_cls` fixture); the auditor's own hash (`auditor_hash`) takes SHA-256 or SM3 from
+Python's `hashlib`, not from the hub's code.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from fengqiao.schemas.envelope import Envelope
-from fengqiao.streams.crypto import Sha256Ed25519, export_public_key, load_or_create_key
+from fengqiao.streams.crypto import Sha256Ed25519, Sm3Sm2, export_public_key, load_or_create_key
 from fengqiao.streams.ledger import (
     Kind,
     Ledger,
@@ -35,15 +38,24 @@ from fengqiao.streams.ledger import (
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 RELEASE, UPDATES = "fq.release", "fq.updates"
 MakeLedger = Callable[..., Ledger]
+SuiteClass = type[Sha256Ed25519] | type[Sm3Sm2]
+HASHLIB_NAME = {Sha256Ed25519.name: "sha256", Sm3Sm2.name: "sm3"}  # the auditor's own digests
+
+
+@pytest.fixture(params=[Sha256Ed25519, Sm3Sm2], ids=lambda c: c.name)
+def suite_cls(request: pytest.FixtureRequest) -> SuiteClass:
+    """The suite the ledgers of a test use: each test runs under both."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def make_ledger(tmp_path: Path) -> Iterator[MakeLedger]:
-    """``make_ledger(suite=...)``: a ledger on one SQLite file (the same file each call)."""
+def make_ledger(tmp_path: Path, suite_cls: SuiteClass) -> Iterator[MakeLedger]:
+    """``make_ledger(suite=...)``: a ledger on one SQLite file (the same file each call); by default
+    with a fresh key of the test's suite."""
     made: list[Ledger] = []
 
     def make(suite: Any = "default") -> Ledger:
-        s = Sha256Ed25519.generate() if suite == "default" else suite
+        s = suite_cls.generate() if suite == "default" else suite
         led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", s)
         made.append(led)
         return led
@@ -121,7 +133,7 @@ def assert_problem(
 # -- an auditor's own implementation of the canonical encoding, from the module docstring alone ------------
 
 
-def auditor_hash(prev_hash: bytes, r: Any) -> bytes:
+def auditor_hash(prev_hash: bytes, r: Any, suite: str = Sha256Ed25519.name) -> bytes:
     def b(x: bytes) -> bytes:
         return struct.pack(">I", len(x)) + x
 
@@ -142,7 +154,7 @@ def auditor_hash(prev_hash: bytes, r: Any) -> bytes:
         + bytes(r.headers)
         + struct.pack(">qq", r.timestamp_ms, us)
     )
-    return hashlib.sha256(prev_hash + data).digest()
+    return hashlib.new(HASHLIB_NAME[suite], prev_hash + data).digest()
 
 
 # -- append -------------------------------------------------------------------------------------------------
@@ -156,7 +168,7 @@ def test_append_chains_each_partition_and_reports_positions(led: Ledger) -> None
     for o in range(10):
         r = row(led, RELEASE, 0, o)
         assert bytes(r.prev_hash) == prev and r.prev_offset == o - 1
-        assert auditor_hash(prev, r) == bytes(r.hash), "the docstring's encoding is what is hashed"
+        assert auditor_hash(prev, r, led.suite.name) == bytes(r.hash), "the docstring's encoding is hashed"
         prev = bytes(r.hash)
 
 
@@ -307,11 +319,13 @@ def test_recorded_at_is_stamped_when_not_given(make_ledger: MakeLedger) -> None:
 # -- keys and checkpoints -----------------------------------------------------------------------------------
 
 
-def test_key_is_created_once_with_mode_0600_and_exported_for_auditors(tmp_path: Path) -> None:
+def test_key_is_created_once_with_mode_0600_and_exported_for_auditors(
+    tmp_path: Path, suite_cls: SuiteClass
+) -> None:
     path = tmp_path / "keys" / "ledger.pem"
-    suite = load_or_create_key(path)
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert load_or_create_key(path).public_key() == suite.public_key()
+    suite = load_or_create_key(path, suite_cls.name)
+    assert path.stat().st_mode & 0o777 == 0o600 and isinstance(suite, suite_cls)
+    assert load_or_create_key(path, suite_cls.name).public_key() == suite.public_key()
     pem = export_public_key(suite, tmp_path / "ledger.pub.pem")
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----") and (tmp_path / "ledger.pub.pem").read_bytes() == pem
     sig = suite.sign(b"m")
@@ -328,16 +342,18 @@ def test_checkpoint_then_verify_passes_also_for_an_auditor_with_the_public_key(
     assert cp1.heads == {(RELEASE, 0): (4, row(led, RELEASE, 0, 4).hash)} and cp1.previous == ""
     led.append(chain(RELEASE, 0, range(5, 8)) + chain(UPDATES, 0, range(2)))
     cp2 = led.checkpoint()
-    assert cp2.previous == hashlib.sha256(cp1.message()).hexdigest()
+    assert cp2.previous == hashlib.new(HASHLIB_NAME[led.suite.name], cp1.message()).hexdigest()
     report = led.verify()
     assert report.ok, str(report)
     assert (report.records, report.chains, report.checkpoints) == (10, 2, 2)
     assert str(report).startswith("PASS")
-    auditor = make_ledger(Sha256Ed25519.from_public_key(export_public_key(led.suite)))
+    suite_cls = type(led.suite)
+    auditor = make_ledger(suite_cls.from_public_key(export_public_key(led.suite)))
     assert auditor.verify().ok
     with pytest.raises(ValueError, match="public key"):
         make_ledger(None).verify()
-    p = make_ledger(None).verify(Sha256Ed25519.generate().public_key()).problems
+    assert make_ledger(None).verify(export_public_key(led.suite)).ok  # the suite from the ledger's record
+    p = make_ledger(None).verify(suite_cls.generate().public_key()).problems
     assert {(x.kind, x.checkpoint_id) for x in p} == {
         (Kind.CHECKPOINT_FORGED, cp1.id),
         (Kind.CHECKPOINT_FORGED, cp2.id),
@@ -565,7 +581,7 @@ def test_checkpoint_signed_by_an_intruders_key(led: Ledger) -> None:
 
 def make_intruder_checkpoint(led: Ledger) -> int:
     """An intruder signs the current heads with their own key, as the ledger would, and stores it."""
-    theirs = Ledger(led.url, Sha256Ed25519.generate(), schema=led._checkpoints.schema)
+    theirs = Ledger(led.url, type(led.suite).generate(), schema=led._checkpoints.schema)
     try:
         return theirs.checkpoint().id
     finally:
@@ -640,7 +656,7 @@ def forge(led: Ledger, r: LedgerRecord, prev: Any) -> None:
         | {
             "rec": instant(led, now),
             "prev_hash": bytes(prev.hash),
-            "hash": auditor_hash(bytes(prev.hash), fake),
+            "hash": auditor_hash(bytes(prev.hash), fake, led.suite.name),
         },
     )
 
@@ -673,7 +689,7 @@ def rewrite(led: Ledger, topic: str, partition: int, offset: int, value: bytes) 
         ).all()
     prev = bytes(32)
     for r in rows:
-        h = auditor_hash(prev, r)
+        h = auditor_hash(prev, r, led.suite.name)
         sql(led, "UPDATE ledger_records SET prev_hash = :ph, hash = :h WHERE id = :i", ph=prev, h=h, i=r.id)
         prev = h
     sql(
