@@ -7,7 +7,8 @@
   schemas put an agency in a decision only because it must act or know, so naming is addressing.
 * ``CaseUpdated`` is addressed to the case's *parties*: the agencies that published to the case or
   are named in any of its records. One update does not say who they are; the case does
-  (`case_parties`).
+  (`case_parties`). So is ``PersonErased``: every agency that received the person's data must erase
+  its own copies (PIPL art. 47).
 * An agency's own fact is addressed to no one: its publisher has it already, and the others learn
   of it through the decisions and case updates it causes.
 """
@@ -22,6 +23,7 @@ from fengqiao.schemas.envelope import HUB_SOURCE
 from fengqiao.streams.engine import mappings
 
 CASE_UPDATED = "CaseUpdated"
+TO_CASE_PARTIES = frozenset({CASE_UPDATED, "PersonErased"})
 NOT_DELIVERED = frozenset({"DeadLetter"})  # the hub's own plumbing, for operators, not agencies
 
 
@@ -46,7 +48,7 @@ def addressed(event_type: str, direction: str, source: str, record: Mapping[str,
     """Who ``record`` (an event of ``event_type`` from ``source``) is addressed to."""
     if direction != "hub" or source != HUB_SOURCE or event_type in NOT_DELIVERED:
         return Addressed()  # an agency's fact (or a forged decision): no one's to receive
-    if event_type == CASE_UPDATED:
+    if event_type in TO_CASE_PARTIES:
         return Addressed(case_parties=True)
     return Addressed(agencies_named(record))
 

@@ -377,6 +377,7 @@ class Hub:
             "tick_s",
             "case_cache",
             "protect_personal",
+            "crypto_suite",
         )
         env = {k: getattr(s, k) for k in keys}
         if s.deployment:

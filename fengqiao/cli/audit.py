@@ -117,7 +117,7 @@ def audit_verify(
     except SuiteKeyError as e:
         raise fail(f"{e} (`fengqiao audit pubkey` exports it from the hub's data folder)") from None
     (out if report.ok else err).print(str(report))
-    problems = _read_log(s).verify()
+    problems = _read_log(s, led).verify()
     for p in problems:
         err.print(f"✗ 查阅记录 read log #{p.read_id}: {p.what}")
     if not problems:
@@ -125,23 +125,12 @@ def audit_verify(
     raise typer.Exit(0 if report.ok and not problems else 1)
 
 
-def _read_log(s: Settings) -> Any:
+def _read_log(s: Settings, led: Any = None) -> Any:
+    """The read log, hashed with the ledger's digest (SM3 under the 国密 suite, as the ledger records)."""
     from fengqiao.streams.personal.access import ReadLog
 
-    return ReadLog(s.ledger_url, **_read_log_digest(s))
-
-
-def _read_log_digest(s: Settings) -> dict[str, Any]:
-    """The read log hashes with the ledger's digest (SM3 under the 国密 suite)."""
-    try:
-        from fengqiao.streams.crypto import load_key
-
-        suite = load_key(s.key_file) if s.key_file.exists() else None
-    except ImportError:
-        suite = None
-    if suite is None:
-        return {}
-    return {"digest": suite.digest, "digest_size": suite.digest_size}
+    led = led if led is not None else open_ledger(s)
+    return ReadLog(s.ledger_url, led.suite.digest, led.suite.digest_size)
 
 
 @audit_app.command("access")

@@ -3,6 +3,7 @@ from its settings (the data folder's ``personal/`` by default)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fengqiao.schemas.catalogue import Catalogue
@@ -16,7 +17,18 @@ from .seal import Sealer
 def index(settings: Any) -> Index:
     """The pseudonymous ids alone (what a worker needs to look a sealed ID number up in a register)."""
     settings.personal_dir.mkdir(parents=True, exist_ok=True)
-    return Index(load_secret(settings.personal_dir / "index.key"))
+    return Index(load_secret(settings.personal_dir / "index.key"), _hash(settings))
+
+
+def _hash(settings: Any) -> str:
+    """HMAC-SM3 and SM3 under the 国密 suite, SHA-256 otherwise (the index and the read log)."""
+    return "sm3" if settings.crypto_suite == "gm" else "sha256"
+
+
+def _read_log(settings: Any) -> ReadLog:
+    """The deployment's read log, hashed with the ledger's digest."""
+    name = _hash(settings)
+    return ReadLog(settings.ledger_url, lambda b: hashlib.new(name, b).digest())
 
 
 def attach(codec: Any, settings: Any) -> Protection | None:
@@ -47,7 +59,7 @@ class Protection:
         name = settings.field_cipher  # SM4-GCM with the 国密 suite, AES-256-GCM otherwise
         master = FileMasterKeys(settings.personal_dir, name)
         keys = KeyStore(settings.personal_keys_url, master, index(settings), master.cipher.key_size)
-        log = ReadLog(settings.ledger_url) if read_log else None
+        log = _read_log(settings) if read_log else None
         return cls(keys, catalogue, log, name)
 
     def reveal(self, obj: Any, reader: Reader, *, clear: bool, case_id: str = "") -> Any:

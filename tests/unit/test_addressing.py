@@ -76,7 +76,7 @@ def test_a_case_update_goes_to_the_case_parties() -> None:
 
 @pytest.mark.parametrize(
     "etype",
-    [e.name for e in CAT if e.direction == "hub" and e.name not in ("CaseUpdated", "DeadLetter")],
+    [e.name for e in CAT if e.direction == "hub" and e.name not in ("CaseUpdated", "DeadLetter", "PersonErased")],
 )
 def test_every_hub_decision_names_an_agency_to_send_it_to(etype: str) -> None:
     """A new decision type without an AgencyRef would silently reach no one: the schema must name one."""
@@ -97,3 +97,9 @@ def test_the_parties_of_a_case_are_its_publishers_and_everyone_it_names() -> Non
     }
     assert case_parties(case) == ("qs-jb", "qs-jo-1", "qs-ps-1", "zj-prison-2")
     assert case_parties({"case_id": "C-2"}) == ()
+
+
+def test_an_erasure_goes_to_every_party_of_the_case() -> None:
+    """Each agency that received the person's data must erase its own copies (PIPL art. 47)."""
+    got = addressed("PersonErased", "hub", HUB_SOURCE, {"case_id": "C-1", "person": "pX"})
+    assert got.case_parties and got.agencies == ()

@@ -96,6 +96,7 @@ ENGINE_EVENTS = [
     "HandoffCancelled",
     "RoutingFailed",
     "DeadlineNotComputable",  # issue 3: a calendar year nobody covers is an error event, not a guess
+    "PersonErased",  # issue 17: crypto-shredding recorded on each case of the person
 ]
 # Events the mediation workflow (issue 6) added beyond workflows.md: the parties' consent to extend and
 # the deadline it moves, the hub's alert to the police station, a dispute turned criminal.
