@@ -76,7 +76,7 @@ def test_a_case_update_goes_to_the_case_parties() -> None:
 
 @pytest.mark.parametrize(
     "etype",
-    [e.name for e in CAT if e.direction == "hub" and e.name not in ("CaseUpdated", "DeadLetter", "PersonErased")],
+    [e.name for e in CAT if e.direction == "hub" and e.name not in ("CaseUpdated", "DeadLetter", "PersonErased")],  # noqa: E501
 )
 def test_every_hub_decision_names_an_agency_to_send_it_to(etype: str) -> None:
     """A new decision type without an AgencyRef would silently reach no one: the schema must name one."""
