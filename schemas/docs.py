@@ -69,7 +69,8 @@ marked **hub**: its decisions, the tasks it hands to agencies (handoffs) and its
 int of days since 1970-01-01. Amounts are in fen (分). Fields marked {PII_MARK} hold personal data
 (个人信息): text ones travel sealed per person (``fq1:…``, docs/personal-data.md) and become
 unreadable when that person's key is destroyed; flags, numbers and enums among them stay in clear
-for the rules that read them; {PII_INSIDE} means the field's type contains such fields (see "Shared types"). A *Check*
+for the rules that read them; {PII_INSIDE} means the field's type contains such fields (see
+"Shared types"). A *Check*
 names a semantic validation the hub applies (`cn.ric`: resident ID number with check digit;
 `division-code`: administrative division code).
 """
