@@ -81,6 +81,11 @@ class AgencySystems:
             f"{self.gateway}/v1/events", json=event, headers={"Authorization": f"Bearer {key}"}
         )
 
+    async def get(self, path: str, as_agency: str) -> httpx.Response:
+        """GET a gateway path with an agency's key (what its system reads)."""
+        key = self.keys[as_agency]
+        return await self._http.get(f"{self.gateway}{path}", headers={"Authorization": f"Bearer {key}"})
+
     async def settled(self, want_type: str, timeout: float = 60.0) -> bool:
         """Wait until the receiver has taken a delivery of ``want_type`` and deliveries stop coming."""
         deadline = asyncio.get_running_loop().time() + timeout

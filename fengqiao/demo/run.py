@@ -110,6 +110,7 @@ async def _run_scenario(
                     # A garbage record straight onto a workflow topic: it must reach the dead letters.
                     await pub.send_raw(topics.workflow_topic("release"), b"not avro", b"GARBAGE", [])
                 applied = await _await_applied(updates, expected, console, hub)
+                personal = await _personal_reads(systems, scenario, console)
             finally:
                 await updates.stop()
             clock.set(now)  # a month and more passes: deadlines fall due
@@ -143,7 +144,7 @@ async def _run_scenario(
         _corrections(console, [c for c in cases if c.get("workflow") == "corrections"])
         systems.table(console)
         ok = applied == sum(expected.values()) and missed and delivered and mediation and police_told
-        ok = ok and services and legal_aid and corrections
+        ok = ok and services and legal_aid and corrections and personal
         total = sum(expected.values())
         console.print(
             f"[{'green' if ok else 'red'}]{applied}/{total} agency events applied[/] 已处理; "
@@ -161,6 +162,30 @@ async def _run_scenario(
             f"已停止 stopped; no process left behind. The run's ledger: {demo_dir} "
             f"(try `fengqiao replay --data-dir {demo_dir}`)"
         )
+
+
+async def _personal_reads(systems: AgencySystems, scenario: list[dict[str, Any]], console: Console) -> bool:
+    """One release case read by the judicial office (its duty: personal data in clear, logged) and by
+    the petition office (it may read the case, not the person: masked) — docs/personal-data.md."""
+    case_id = next(e["subject"] for e in scenario if e["type"] == "ReleaseNoticeIssued")
+    seen = {}
+    for agency in ("qs-jo-1", "qs-xf"):
+        r = await systems.get(f"/v1/cases/{case_id}", agency)
+        person = ((r.json().get("facts") or {}).get("ReleaseNoticeIssued") or {}).get("person") or {}
+        seen[agency] = person
+        console.print(
+            f"  {agency} 查阅 reads {case_id}: {r.status_code} "
+            f"姓名 {person.get('name', '?')} · 身份证号 {person.get('id_number', '?')}"
+        )
+    clear, masked = seen["qs-jo-1"].get("id_number", ""), seen["qs-xf"].get("id_number", "")
+    ok = bool(clear) and "*" not in clear and "*" in masked and not clear.startswith("fq1:")
+    console.print(
+        "  个人信息：司法所见明文并记入查阅记录，信访局见脱敏 (personal data: clear for the office, "
+        "logged; masked for the petition office; `fengqiao audit access --agency qs-jo-1`)"
+        if ok
+        else "  [red]个人信息未按授权显示 personal data not shown as authorised[/]"
+    )
+    return ok
 
 
 async def _refusal(systems: AgencySystems, scenario: list[dict[str, Any]], console: Console) -> None:
