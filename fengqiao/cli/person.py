@@ -143,3 +143,28 @@ def person_rotate_master(data_dir: DataDir = None) -> None:
     finally:
         p.close()
     out.print(f"✓ 主密钥轮换 master key {new}: {moved} data keys re-wrapped; retired {gone or '-'}")
+
+
+@person_app.command("rotate-key")
+def person_rotate_key(
+    id_number: Annotated[str, typer.Argument(help="the person's resident ID number (or --person-id)")],
+    person_id: Annotated[bool, typer.Option("--person-id", help="the argument is a person id")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """A new data key for one person: values sealed from now on use it; older ones keep theirs."""
+    from fengqiao.schemas.catalogue import load
+    from fengqiao.streams.personal.protection import Protection
+
+    s = settings(data_dir=data_dir)
+    p = Protection.from_settings(s, load(), read_log=False)
+    try:
+        idx = p.keys.index
+        subject = p.keys.resolve(
+            idx.person(None, id_number) if person_id else idx.person(id_number, None) or ""
+        )
+        if not p.keys.has_keys(subject):
+            raise fail("没有此人的密钥 (no key was made for this person here)")
+        version = p.keys.rotate(subject)
+    finally:
+        p.close()
+    out.print(f"✓ 密钥轮换 data key rotated: version {version} for pseudonym {subject}")
