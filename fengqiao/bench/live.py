@@ -8,7 +8,10 @@ and their ratio.
 * live (default): throughput. The events are produced as fast as the broker takes them. The hub's
   figure counts an event done when its ``CaseUpdated`` is out (decoded, checked, decided, case stored,
   decisions emitted) *and* the ledger holds it and that update (archived). Raw: aiokafka consuming
-  and fastavro decoding the same records from a plain topic, nothing else.
+  and fastavro decoding the same records from a plain topic, nothing else. With it, the cost of
+  personal data protection (个人信息保护, issue 17), in the same run: a second hub started with
+  ``protect_personal`` off takes the same events in clear, and the intake's sealing (`Sealer.seal`)
+  is timed alone in this process (`personal_cost`).
 * latency: the events at a steady rate; per event, send → its ``CaseUpdated`` (the hub's decision is
   on the log before it). Raw: send → consumed from a plain topic, at the same rate.
 * workers: live with one worker, then with N: the scale-out factor.
@@ -35,10 +38,17 @@ from rich.table import Table
 from fengqiao.hub import Hub
 from fengqiao.infra.broker import TopicSpec, ensure_topics, open_reader
 from fengqiao.scenario.play import demo_mix
+from fengqiao.schemas.catalogue import Catalogue
 from fengqiao.schemas.codec import Codec
-from fengqiao.schemas.envelope import header
+from fengqiao.schemas.envelope import Envelope, header
 from fengqiao.settings import Settings
 from fengqiao.streams import topics
+from fengqiao.streams.acceptance import require_sealed
+from fengqiao.streams.personal.protection import Protection
+from fengqiao.streams.personal.seal import in_clear
+
+# Issue 17: live throughput with personal data sealed at least this share of it in clear (same run).
+PERSONAL_TARGET = 0.85
 
 Say = Callable[[str], None]
 
@@ -54,11 +64,19 @@ class Wire:
     headers: list[tuple[str, bytes]]
 
 
-def wire_workload(codec: Codec, n: int) -> list[Wire]:
-    """The first ``n`` events of the demo's mix, encoded once, before any clock starts: sealed as the
-    hub's intake seals them when the codec seals (the intake's own cost is timed apart, `seal_cost`)."""
+def workload_events(codec: Codec, n: int) -> list[tuple[Envelope, dict[str, Any]]]:
+    """The first ``n`` events of the demo's mix, in clear, in publishing order."""
+    return demo_mix(codec, events=n)[:n]
+
+
+def wire_workload(
+    codec: Codec, n: int, events: list[tuple[Envelope, dict[str, Any]]] | None = None
+) -> list[Wire]:
+    """The first ``n`` events of the demo's mix (or ``events``), encoded once, before any clock starts:
+    sealed as the hub's intake seals them when the codec seals (the intake's own cost is timed apart,
+    `seal_cost`)."""
     out = []
-    for env, record in demo_mix(codec, events=n)[:n]:
+    for env, record in workload_events(codec, n) if events is None else events:
         env = env.with_(dataschema=codec.dataschema(env.type))
         ev = codec.catalogue[env.type]
         if codec.sealer is not None:
@@ -289,15 +307,104 @@ def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
 
+def seal_cost(
+    settings: Settings, catalogue: Catalogue, events: list[tuple[Envelope, dict[str, Any]]], folder: Path
+) -> dict[str, Any]:
+    """The intake's sealing (字段加密) of ``events`` alone, in this process: what `Publisher.frame` adds
+    per event when personal data is protected. A fresh `Sealer` over a key store (SQLite) in
+    ``folder``, so its data keys are made as the cases come, as at a hub's intake; CPU and wall time
+    of one pass in publishing order (CPU: this thread's, whatever else the process runs)."""
+    s = settings.model_copy(update={"data_dir": folder, "personal_keys": None})
+    protection = Protection.from_settings(s, catalogue, read_log=False)
+    try:
+        sealer = protection.sealer
+        items = [(catalogue[env.type].name, env.subject, record) for env, record in events]
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        for name, case_id, record in items:
+            sealer.seal(name, case_id, record)
+        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        # Again with every key made and cached: the sealing itself (walk, copy, cipher), without the
+        # key store's first writes of each case (its key, its persons) — where the first pass's time goes.
+        warm0 = time.thread_time()
+        for name, case_id, record in items:
+            sealer.seal(name, case_id, record)
+        warm = time.thread_time() - warm0
+        fields = [len(in_clear(sealer.plans, name, record)) for name, _, record in items]
+    finally:
+        protection.close()
+    n = len(items)
+    return {
+        "events": n,
+        "events_with_personal_text": sum(1 for f in fields if f),
+        "fields_sealed": sum(fields),
+        "cpu_seconds": round(cpu, 4),
+        "us_per_event": round(cpu / n * 1e6, 1) if n else 0.0,
+        "wall_us_per_event": round(wall / n * 1e6, 1) if n else 0.0,
+        "events_per_cpu_s": round(n / cpu, 1) if cpu else 0.0,
+        "keys_cached_us_per_event": round(warm / n * 1e6, 1) if n else 0.0,
+    }
+
+
+def personal_figures(on: dict[str, Any], off: dict[str, Any], seal: dict[str, Any]) -> dict[str, Any]:
+    """Protection on next to off, their ratios, and the derived figure with the intake's sealing:
+    1 / (1/on + the sealing's CPU seconds per event), as if the intake sealed in series with the rest
+    on the same cores (on the 2 shared cores of the bench it does share them with the workers)."""
+    on_rate, off_rate = on["events_per_s"], off["events_per_s"]
+    seal_s = seal["us_per_event"] / 1e6
+    with_intake = round(1 / (1 / on_rate + seal_s), 1) if on_rate else 0.0
+    ratio = _ratio(on_rate, off_rate)
+    ratio_with_intake = _ratio(with_intake, off_rate)
+    return {
+        "target": PERSONAL_TARGET,
+        "on_events_per_s": on_rate,
+        "off": off,
+        "ratio": ratio,
+        "worker_cpu_ratio": _ratio(on["worker_events_per_cpu_s"], off["worker_events_per_cpu_s"]),
+        "seal": seal,
+        "on_with_intake_events_per_s": with_intake,
+        "ratio_with_intake": ratio_with_intake,
+        "met": ratio >= PERSONAL_TARGET,
+        "met_with_intake": ratio_with_intake >= PERSONAL_TARGET,
+    }
+
+
+async def personal_cost(
+    settings: Settings,
+    n: int,
+    events: list[tuple[Envelope, dict[str, Any]]],
+    on: dict[str, Any],
+    catalogue: Catalogue,
+    root: Path,
+    say: Say,
+) -> dict[str, Any]:
+    """The same events through a second hub with ``protect_personal`` off (in clear, nothing refused
+    for it), then the intake's sealing of them alone; with ``on`` (the first hub's run) the figures."""
+    say(f"hub, personal data protection off (a second hub): the same {n} events in clear…")
+    try:
+        hub = await fresh_hub(settings.model_copy(update={"protect_personal": False}), 1, root / "off")
+        try:
+            assert hub.codec is not None and hub.codec.sealer is None
+            off = await hub_run(hub, wire_workload(hub.codec, n, events), settings, None, timeout=600)
+        finally:
+            await hub.stop()
+    finally:
+        require_sealed(settings.protect_personal)  # this process was that hub's too: as it was
+    say(f"intake sealing alone: {n} events through a fresh sealer, one thread…")
+    seal = await asyncio.to_thread(seal_cost, settings, catalogue, events, root / "seal")
+    return personal_figures(on, off, seal)
+
+
 async def run_bench(
     settings: Settings,
     n: int,
     *,
     rate: float | None = None,
     workers: int = 1,
+    personal: bool = True,
     progress: Console | None = None,
 ) -> dict[str, Any]:
-    """live (``rate`` None, ``workers`` 1), latency (``rate``) or scale-out (``workers`` > 1)."""
+    """live (``rate`` None, ``workers`` 1), latency (``rate``) or scale-out (``workers`` > 1). Live
+    with ``personal``: also the cost of sealing personal data (`personal_cost`)."""
 
     def say(msg: str) -> None:
         if progress:
@@ -305,7 +412,7 @@ async def run_bench(
 
     root = Path(tempfile.mkdtemp(prefix="bench-", dir=bench_dir(settings)))
     try:
-        return await _run_modes(settings, n, rate, workers, root, say)
+        return await _run_modes(settings, n, rate, workers, personal, root, say)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -318,15 +425,19 @@ def bench_dir(settings: Settings) -> Path:
 
 
 async def _run_modes(
-    settings: Settings, n: int, rate: float | None, workers: int, root: Path, say: Say
+    settings: Settings, n: int, rate: float | None, workers: int, personal: bool, root: Path, say: Say
 ) -> dict[str, Any]:
     mode = "latency" if rate else "workers" if workers > 1 else "live"
     broker = "embedded" if settings.embedded else settings.broker
-    say("starting a hub of its own (broker, registry, archiver, one worker)…")
+    t_start = time.perf_counter()
+    sealed = " (personal data sealed)" if settings.protect_personal else ""
+    say(f"starting a hub of its own (broker, registry, archiver, one worker){sealed}…")
     hub = await fresh_hub(settings, 1, root / "one")
     try:
         assert hub.codec is not None
-        work = wire_workload(hub.codec, n)
+        catalogue = hub.codec.catalogue
+        events = workload_events(hub.codec, n)
+        work = wire_workload(hub.codec, n, events)
         say(f"workload: {len(work)} events of the demo's five-workflow mix…")
         if rate:
             say(f"raw baseline: {len(work)} events at {rate:,.0f}/s through a plain topic…")
@@ -355,6 +466,9 @@ async def _run_modes(
         result.update(
             workers=workers, hub_workers=many, scale_out=_ratio(many["events_per_s"], one["events_per_s"])
         )
+    if mode == "live" and personal and settings.protect_personal:
+        result["personal"] = await personal_cost(settings, n, events, one, catalogue, root, say)
+    result["bench_seconds"] = round(time.perf_counter() - t_start, 1)
     return result
 
 
@@ -370,9 +484,13 @@ def render(result: dict[str, Any], console: Console) -> None:
     t.add_column("path")
     for col in ("delivered", "seconds", "events/s", "p50 ms", "p99 ms"):
         t.add_column(col, justify="right")
-    rows = [("hub: decided + archived", result["hub"]), ("raw: aiokafka + fastavro", result["raw"])]
+    personal = result.get("personal")
+    on = "hub: decided + archived" + (", personal sealed" if personal else "")
+    rows = [(on, result["hub"]), ("raw: aiokafka + fastavro", result["raw"])]
     if "hub_workers" in result:
         rows.insert(1, (f"hub, {result['workers']} workers", result["hub_workers"]))
+    if personal:
+        rows.insert(1, ("hub: the same, personal in clear", personal["off"]))
     for name, f in rows:
         t.add_row(
             name,
@@ -395,3 +513,45 @@ def render(result: dict[str, Any], console: Console) -> None:
         console.print(f"throughput hub / raw: [bold]{result['ratio']:.3f}[/]")
     if "scale_out" in result:
         console.print(f"{result['workers']} workers / 1 worker: [bold]{result['scale_out']:.2f}×[/]")
+    if personal:
+        render_personal(result, console)
+    if "bench_seconds" in result:
+        console.print(
+            f"[dim]bench time: {result['bench_seconds']:,.0f} s (hubs started and stopped included)[/]"
+        )
+
+
+def render_personal(result: dict[str, Any], console: Console) -> None:
+    """The cost of sealing personal data: on next to off, the intake's sealing, the derived figure."""
+    p, seal = result["personal"], result["personal"]["seal"]
+    target = f"target ≥ {p['target']:.0%} of off (issue 17)"
+
+    def met(ok: bool) -> str:
+        return "[green]met[/]" if ok else "[red]not met[/]"
+
+    console.print("[bold]personal data (个人信息), the cost of sealing — same run[/]")
+    console.print(
+        f"  on   {p['on_events_per_s']:>9,.0f}/s  end to end; the records sealed before the clock: the "
+        "workers' cost of sealed records (in-clear check, bigger records), not the intake's sealing"
+    )
+    console.print(
+        f"  off  {p['off']['events_per_s']:>9,.0f}/s  a second hub, protect_personal off: the same "
+        "records in clear, nothing sealed or checked for it"
+    )
+    console.print(
+        f"  on / off: [bold]{p['ratio']:.3f}[/] ({met(p['met'])}, {target}); one worker per CPU second: "
+        f"{result['hub']['worker_events_per_cpu_s']:,.0f} vs {p['off']['worker_events_per_cpu_s']:,.0f}/s, "
+        f"{p['worker_cpu_ratio']:.3f}"
+    )
+    console.print(
+        f"  intake sealing alone: [bold]{seal['us_per_event']:,.1f} µs[/] CPU per event "
+        f"({seal['wall_us_per_event']:,.1f} µs wall), {seal['events_per_cpu_s']:,.0f} events per CPU "
+        f"second, one thread: {seal['fields_sealed']:,} fields of {seal['events_with_personal_text']:,} "
+        f"of the {seal['events']:,} events, a fresh key store making each case's key as it comes; "
+        f"with every key made already: {seal.get('keys_cached_us_per_event', 0):,.1f} µs per event"
+    )
+    console.print(
+        f"  on, intake sealing included (derived: 1 / (1/on + sealing s per event)): "
+        f"{p['on_with_intake_events_per_s']:,.0f}/s; / off: [bold]{p['ratio_with_intake']:.3f}[/] "
+        f"({met(p['met_with_intake'])})"
+    )

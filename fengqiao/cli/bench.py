@@ -33,12 +33,22 @@ def bench(
             "code, then the hub started on it) or auto (live up to 100,000 cases)"
         ),
     ] = "auto",
+    personal: Annotated[
+        bool,
+        typer.Option(
+            "--personal/--no-personal",
+            help="live: also a second hub with personal data in clear, and the intake's sealing alone "
+            "(the cost of sealing, issue 17)",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure the hub next to a raw baseline taken in the same run (docs/performance.md).
 
     One mode per run: --live (default), --latency --rate N, --workers N, --cases N or --replay.
     Each starts a hub of its own in a fresh folder; the figures print with the baseline and the ratio.
+    --live also starts a second hub with personal data protection off and prints on next to off
+    (--no-personal: the first hub alone).
     """
     from fengqiao.bench import live as live_bench
 
@@ -69,6 +79,8 @@ def bench(
     if workers > s.partitions:
         raise fail(f"{workers} workers need as many partitions (FENGQIAO_PARTITIONS={s.partitions})", 2)
     result = run_coro(
-        live_bench.run_bench(s, events, rate=rate if latency else None, workers=workers, progress=progress)
+        live_bench.run_bench(
+            s, events, rate=rate if latency else None, workers=workers, personal=personal, progress=progress
+        )
     )
     print(json.dumps(result, indent=2)) if as_json else live_bench.render(result, out)

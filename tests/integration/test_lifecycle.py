@@ -202,7 +202,21 @@ def test_bench_prints_both_figures_and_their_ratio(tmp_path: Path) -> None:
     assert result["ratio"] == pytest.approx(
         result["hub"]["events_per_s"] / result["raw"]["events_per_s"], rel=0.01, abs=0.0006
     )
-    assert not list((tmp_path / "bench").iterdir()), "the bench's own hub folder is removed"
+    # The cost of sealing personal data, same run: a second hub with the same events in clear, and
+    # the intake's sealing of them alone (issue 17).
+    personal = result["personal"]
+    assert personal["off"]["delivered"] == 300 and personal["off"]["events_per_s"] > 0
+    assert personal["on_events_per_s"] == result["hub"]["events_per_s"]
+    assert personal["ratio"] == pytest.approx(
+        result["hub"]["events_per_s"] / personal["off"]["events_per_s"], rel=0.01, abs=0.0006
+    )
+    seal = personal["seal"]
+    assert seal["events"] == 300 and 0 < seal["events_with_personal_text"] <= seal["fields_sealed"]
+    assert {"us_per_event", "wall_us_per_event", "events_per_cpu_s", "keys_cached_us_per_event"} <= set(seal)
+    assert personal["on_with_intake_events_per_s"] <= personal["on_events_per_s"]
+    assert {"ratio_with_intake", "worker_cpu_ratio", "met", "met_with_intake", "target"} <= set(personal)
+    assert result["bench_seconds"] > 0
+    assert not list((tmp_path / "bench").iterdir()), "the bench's own hub folders are removed"
 
 
 def test_commands_report_a_hub_that_is_gone(tmp_path: Path) -> None:
