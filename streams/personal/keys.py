@@ -19,6 +19,7 @@ import hmac
 import os
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -281,6 +282,77 @@ class KeyStore:
             self._newest[subject] = found
             self._cache[(subject, found[0])] = found[1]
         return found
+
+    def prepare(
+        self, subjects: set[str], case_id: str, persons: set[str], aliases: Mapping[str, str] | None = None
+    ) -> None:
+        """Make sure each subject has a key and the case is linked to its persons, in ONE transaction
+        for whatever is new (an intake's new case costs one commit, not one per key and link)."""
+        todo = sorted(s for s in subjects if s not in self._newest)
+        links = sorted(p for p in persons if (case_id, p) not in self._linked)
+        names = {a: s for a, s in (aliases or {}).items() if a != s and self._aliased.get(a) != s}
+        if not todo and not links and not names:
+            return
+        made: dict[str, tuple[int, bytes]] = {}
+        try:
+            with self._engine.begin() as c:
+                if todo:
+                    k = self._keys.c
+                    rows = c.execute(
+                        select(k.subject, k.version, k.wrapped, k.master_version).where(k.subject.in_(todo))
+                    ).all()
+                    for r in sorted(rows, key=lambda r: r.version):  # the newest version wins
+                        made[r.subject] = (
+                            r.version,
+                            self.master.unwrap(r.master_version, r.wrapped, _aad(r.subject, r.version)),
+                        )
+                    missing = [s for s in todo if s not in made]
+                    if missing:
+                        e = self._erased.c
+                        gone = dict(
+                            c.execute(select(e.subject, e.last_version).where(e.subject.in_(missing))).all()
+                        )
+                        mv, now, new = self.master.current, datetime.now(UTC), []
+                        for s in missing:
+                            version, key = (gone.get(s) or 0) + 1, os.urandom(self.key_size)
+                            wrapped = self.master.wrap(mv, key, _aad(s, version))
+                            new.append(
+                                {
+                                    "subject": s,
+                                    "version": version,
+                                    "wrapped": wrapped,
+                                    "master_version": mv,
+                                    "created_at": now,
+                                }
+                            )
+                            made[s] = (version, key)
+                        c.execute(insert(self._keys), new)
+                if links:
+                    have = set(
+                        c.execute(
+                            select(self._links.c.person).where(self._links.c.case_id == case_id)
+                        ).scalars()
+                    )
+                    if new_links := [{"case_id": case_id, "person": p} for p in links if p not in have]:
+                        c.execute(insert(self._links), new_links)
+                if names:
+                    a = self._aliases.c
+                    known = set(c.execute(select(a.alias).where(a.alias.in_(list(names)))).scalars())
+                    if fresh := [{"alias": k, "subject": v} for k, v in names.items() if k not in known]:
+                        c.execute(insert(self._aliases), fresh)
+        except IntegrityError:  # another process made one of them first: the one-by-one path reads theirs
+            for s in todo:
+                self.data_key(s)
+            self.link(case_id, persons)
+            for k, v in names.items():
+                self.alias(k, v)
+            return
+        with self._lock:
+            for s, found in made.items():
+                self._newest[s] = found
+                self._cache[(s, found[0])] = found[1]
+            self._linked.update((case_id, p) for p in persons)
+            self._aliased.update(names)
 
     def _create(self, subject: str, version: int | None = None) -> tuple[int, bytes]:
         with self._engine.begin() as c:

@@ -249,31 +249,32 @@ class Sealer:
         case_subject = self.keys.index.case(case_id)
         persons: set[str] = set()
         person_of: dict[int, str] = {}
+        aliases: dict[str, str] = {}
 
         def subject_of(person: Mapping[str, Any] | None) -> str:
             if person is None:
                 return case_subject
             got = person_of.get(id(person))
             if got is None:
-                got = self._person(person) or case_subject
+                got = self._person(person, aliases) or case_subject
                 person_of[id(person)] = got
                 if got != case_subject:
                     persons.add(got)
             return got
 
-        edits: list[tuple[list[Any], Any, str]] = []
+        edits: list[tuple[str, str, str, str]] = []  # (path, value, kind, subject)
 
         def found(path: str, value: str, kind: str, person: Mapping[str, Any] | None) -> None:
-            edits.append(([path], value, self._seal(kind, subject_of(person), value)))
+            edits.append((path, value, kind, subject_of(person)))
 
         _visit(plan, out, "", found, None)
-        if persons:
-            self.keys.link(case_id, persons)
-        if edits:
-            _apply(out, {p[0]: sealed for p, _, sealed in edits})
+        if not edits:
+            return out
+        self.keys.prepare({e[3] for e in edits}, case_id, persons, aliases)
+        _apply(out, {path: self._seal(kind, subject, value) for path, value, kind, subject in edits})
         return out
 
-    def _person(self, person: Mapping[str, Any]) -> str | None:
+    def _person(self, person: Mapping[str, Any], aliases: dict[str, str]) -> str | None:
         idx = self.keys.index
         ric = person.get("id_number")
         pid = person.get("person_id")
@@ -281,7 +282,7 @@ class Sealer:
         if ric:
             subject = Sealed.parse(ric).subject if is_sealed(ric) else idx.person(ric, None)
             if by_pid and subject:
-                self.keys.alias(by_pid, subject)
+                aliases[by_pid] = subject  # stored with the keys, in the same transaction
             return subject
         return self.keys.resolve(by_pid) if by_pid else None
 
