@@ -123,4 +123,15 @@ def test_clear_for_the_office_masked_for_others_sealed_on_the_log_and_in_the_led
     assert case["facts"]["ReleaseNoticeIssued"]["person"]["id_number"] == RIC
     (op,) = [x for x in reads.reads(agency="operator") if x.case_id == CASE]
     assert (op.entry, op.key_id) == ("cli:case show", "reason: 核查 check")
+
+    audit = run_cli(hub_settings.data_dir, "audit", "case", CASE, "--format", "json")
+    assert audit.returncode == 0, audit.stderr
+    # The report shows no person's fields (model.py keeps agency free text out too): none in clear
+    # or sealed; --reveal opens whatever it holds and is logged all the same.
+    assert NAME not in audit.stdout and RIC not in audit.stdout and "fq1:" not in audit.stdout
+    audit = run_cli(
+        hub_settings.data_dir, "audit", "case", CASE, "--format", "json", "--reveal", "--reason", "审计"
+    )
+    assert audit.returncode == 0 and "fq1:" not in audit.stdout, audit.stderr
+    assert [x.entry for x in reads.reads(agency="operator") if x.case_id == CASE][-1] == "cli:audit case"
     reads.close()
