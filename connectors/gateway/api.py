@@ -22,6 +22,7 @@ from fengqiao import logs, metrics
 from fengqiao.schemas.validation import Invalid, decode, id_error
 
 from ..authz import Forbidden
+from ..personal_view import PersonalView
 from ..runtime import HubLink
 from ..sdk import Health as ConnectorHealth
 from ..sdk import RetriableError
@@ -51,6 +52,12 @@ class Service:
     health: ConnectorHealth
     # Failed authentication per client address: 20 at once, then one per 5 s (GatewayConfig).
     auth_throttle: AuthThrottle = field(default_factory=lambda: AuthThrottle(0.2, 20))
+    # Personal fields in clear or masked per agency, clear reads logged (None: masked for all).
+    personal: PersonalView | None = None
+
+    def view(self, obj: Any, agency: str, entry: str, key_id: str, case_id: str = "") -> Any:
+        personal = self.personal or PersonalView(None, None)
+        return personal.for_agency(obj, agency, entry, key_id=key_id, case_id=case_id)
 
 
 def _service(request: Request) -> Service:
@@ -110,7 +117,12 @@ async def caller(
             f"(too many requests for {found.agency_id}: retry after {wait} s)",
             headers={"Retry-After": str(wait)},
         )
+    request.state.key_id = found.key_id  # for the read log: which of the agency's keys read
     return found.agency_id
+
+
+def _key_id(request: Request) -> str:
+    return str(getattr(request.state, "key_id", ""))
 
 
 _KEY_ZH = {"api-key-revoked": "接口密钥已被吊销", "api-key-expired": "接口密钥已过期"}
@@ -201,7 +213,9 @@ def create_app(service: Service | None = None) -> FastAPI:
         },
     )
     async def get_case(request: Request, case_id: str, agency: Agency) -> JSONResponse:
-        """The case's state. It holds personal data: every read is logged with the agency."""
+        """The case's state. Personal fields in clear for an agency the directory lets see them (each
+        such read in the read log with the agency and its key), masked (``3301**********1234``) for
+        any other."""
         service = _service(request)
         if (bad := id_error("case_id", case_id)) is not None:
             raise ApiError(
@@ -218,7 +232,7 @@ def create_app(service: Service | None = None) -> FastAPI:
             log.warning("case.read_refused", agency=agency, case_id=case_id, rule=refused.rule)
             raise ApiError(403, refused.rule, f"{RULES_ZH[refused.rule]} ({refused.reason})")
         log.info("case.read", agency=agency, case_id=case_id)
-        return JSONResponse(case)
+        return JSONResponse(service.view(case, agency, "gateway:/v1/cases", _key_id(request), case_id))
 
     @app.get(
         "/v1/tasks",
@@ -227,9 +241,14 @@ def create_app(service: Service | None = None) -> FastAPI:
         responses=_REFUSALS,
     )
     async def get_tasks(request: Request, agency: Agency) -> Tasks:
-        """Open handoffs obliged on the agency or escalated to it, the earliest deadline first."""
+        """Open handoffs obliged on the agency or escalated to it, the earliest deadline first; personal
+        fields in clear or masked as for the case."""
         service = _service(request)
-        tasks = await _hub(_tasks(service.hub.workers, agency))
+        found = await _hub(_tasks(service.hub.workers, agency))
+        key_id = _key_id(request)
+        tasks = [
+            service.view(t, agency, "gateway:/v1/tasks", key_id, str(t.get("case_id", ""))) for t in found
+        ]
         log.info("tasks.read", agency=agency, tasks=len(tasks))
         return Tasks.model_validate({"agency": agency, "tasks": tasks})
 

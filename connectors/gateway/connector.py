@@ -21,6 +21,7 @@ from pydantic import Field
 
 from fengqiao import logs
 
+from ..personal_view import PersonalView
 from ..sdk import ConnectorConfig, ConnectorFailed, Source
 from .api import Service, create_app
 from .idempotency import AnswerStore
@@ -75,6 +76,7 @@ class HttpGateway(Source[GatewayConfig]):
         self._sock: socket.socket | None = None
         self._keys: KeyStore | None = None
         self._answers: AnswerStore | None = None
+        self._protection: Any = None  # streams.personal.protection.Protection, when protection is on
 
     @staticmethod
     def keys_path(settings: Any) -> Path:
@@ -106,6 +108,14 @@ class HttpGateway(Source[GatewayConfig]):
         self.context.state_dir.mkdir(parents=True, exist_ok=True)
         self._keys = KeyStore(c.keys_db or self.keys_path(self.context.settings))
         self._answers = AnswerStore(c.answers_db or self.context.state_dir / "answers.db", c.remember_days)
+        settings = self.context.settings
+        if getattr(settings, "protect_personal", False):
+            from fengqiao.schemas.catalogue import load
+            from fengqiao.streams.personal.protection import Protection
+
+            hub = self.context.hub
+            catalogue = hub.codec.catalogue if hub is not None else load()
+            self._protection = Protection.from_settings(settings, catalogue)
         write_url(self.url_file, self.url)
         log.info("gateway.listening", url=self.url)
 
@@ -120,6 +130,10 @@ class HttpGateway(Source[GatewayConfig]):
             max_body_bytes=c.max_body_bytes,
             health=self._health,
             auth_throttle=AuthThrottle(c.auth_failures_per_s, c.auth_failure_burst),
+            personal=PersonalView(
+                self._protection.revealer if self._protection is not None else None,
+                outbox.hub.directory,
+            ),
         )
         config = uvicorn.Config(
             create_app(service),
@@ -152,6 +166,9 @@ class HttpGateway(Source[GatewayConfig]):
             if store is not None:
                 store.close()
         self._keys = self._answers = None
+        if self._protection is not None:
+            self._protection.close()
+            self._protection = None
 
     @classmethod
     def conformance(cls, workdir: Path) -> Harness:

@@ -3,6 +3,15 @@
 `ReadModel.apply` takes one hub record and, in the caller's transaction, inserts the event (once per
 event id), folds it into the case state kept in ``cases.state`` with `engine.fold` (which ignores an
 id it has seen) and rewrites the case's rows from that state. The same record twice changes nothing.
+
+Personal data (个人信息, docs/personal-data.md "Read models"): the tables hold personal fields
+*sealed*, as they travel on the log (``fq1:…`` in ``events.data`` and ``cases.state``), never in
+clear and never masked; the read model needs no key and holds nothing an erasure would leave
+behind (the person's key destroyed, every copy here reads as erased). A reader gets them opened or
+masked only on the way out, through `fengqiao.connectors.personal_view.PersonalView` with the
+deployment's `Protection` (as the gateway and `fengqiao case show` do), which logs clear reads. The
+KPI queries use no personal field. A rebuild writes the same sealed values, so it equals the live
+sink byte for byte.
 """
 
 from __future__ import annotations

@@ -52,6 +52,17 @@ def cloudevent_body(env: Envelope, record: Mapping[str, Any]) -> bytes:
     return json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def revealed_body(body: bytes, agency: str, view: Any) -> bytes:
+    """The stored (sealed) body as ``agency`` receives it: personal fields opened or masked at send
+    time by ``view`` (`PersonalView`), so a redelivery after an erasure sends them erased. The
+    signature is made over these bytes, the ones sent."""
+    if view is None:
+        return body
+    ce = json.loads(body)
+    ce = view.for_agency(ce, agency, "webhook", case_id=str(ce.get("subject") or ""))
+    return json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def delivery_id(agency: str, event_id: str) -> str:
     """Stable per (agency, event): the ``webhook-id``, which a receiver dedupes on across retries and
     redeliveries."""

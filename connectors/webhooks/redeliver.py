@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ..sdk import ConnectorFailed
 from .config import Config
-from .delivery import Policy, deliver
+from .delivery import Policy, deliver, revealed_body
 from .state import DeliveryLog
 
 
@@ -31,10 +32,13 @@ async def redeliver(
     agency: str | None = None,
     event_id: str | None = None,
     attempts: int = 3,
+    view: Any = None,
 ) -> list[Redelivery]:
     """Send the open failures again (in the order they failed), signed anew, with the same delivery id.
 
-    A failure whose agency has no endpoint in ``config`` (or no secret) stays open, with the reason.
+    The stored payload is sealed; ``view`` (`PersonalView`) opens or masks it for the agency now, so
+    a person erased since shows as erased (None: sent as stored). A failure whose agency has no
+    endpoint in ``config`` (or no secret) stays open, with the reason.
     """
     deliveries = DeliveryLog(state_dir)
     endpoints = {e.agency: e for e in config.endpoints}
@@ -68,7 +72,7 @@ async def redeliver(
                     http,
                     endpoint.url,
                     keys,
-                    f.payload,
+                    revealed_body(f.payload, f.agency, view),
                     policy,
                     agency=f.agency,
                     event_id=f.event_id,

@@ -27,9 +27,10 @@ from fengqiao.streams import topics
 
 from ..addressing import addressed, case_parties
 from ..conformance import Harness
+from ..personal_view import PersonalView
 from ..sdk import ConnectorContext, ConnectorFailed, RecordError, RetriableError, Sink, SinkRecord
 from .config import Config, Endpoint
-from .delivery import Result, cloudevent_body, deliver
+from .delivery import Result, cloudevent_body, deliver, revealed_body
 from .redeliver import Redelivery, redeliver
 from .state import DeliveryLog
 
@@ -37,6 +38,15 @@ __all__ = ["Config", "Endpoint", "Redelivery", "WebhookSink", "redeliver"]
 
 log = logs.get(__name__)
 CaseLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+def open_protection(settings: Any, catalogue: Catalogue) -> Any:
+    """The deployment's `Protection` (keys and read log) when personal data protection is on."""
+    if not getattr(settings, "protect_personal", False):
+        return None
+    from fengqiao.streams.personal.protection import Protection
+
+    return Protection.from_settings(settings, catalogue)
 
 
 class WebhookSink(Sink[Config]):
@@ -54,6 +64,8 @@ class WebhookSink(Sink[Config]):
         self._keys: dict[str, tuple[bytes, ...]] = {}
         self._log: DeliveryLog | None = None
         self._http: httpx.AsyncClient | None = None
+        self._protection: Any = None  # streams.personal.protection.Protection, when protection is on
+        self._view: PersonalView | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -73,6 +85,9 @@ class WebhookSink(Sink[Config]):
             self._lookup = self.context.hub.case
         self._log = DeliveryLog(self.context.state_dir)
         self._http = httpx.AsyncClient(follow_redirects=False)
+        self._protection = open_protection(self.context.settings, self.catalogue)
+        revealer = self._protection.revealer if self._protection is not None else None
+        self._view = PersonalView(revealer, directory)
 
     async def stop(self) -> None:
         if self._http is not None:
@@ -81,6 +96,9 @@ class WebhookSink(Sink[Config]):
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._protection is not None:
+            self._protection.close()
+            self._protection = None
 
     def topics(self) -> list[str]:
         names = [topics.workflow_topic(w) for w in self.catalogue.workflows()]
@@ -126,7 +144,7 @@ class WebhookSink(Sink[Config]):
         todo = [a for a in await self.recipients(record) if not log_.is_delivered(a, record.event_id)]
         if not todo:
             return
-        body = cloudevent_body(record.envelope, record.record)
+        body = cloudevent_body(record.envelope, record.record)  # sealed: what a failure keeps
         results = await asyncio.gather(*(self._deliver(a, record, body) for a in todo))
         failed = [(a, r) for a, r in zip(todo, results, strict=True) if not r.delivered]
         if failed:
@@ -149,7 +167,7 @@ class WebhookSink(Sink[Config]):
             self._http,
             endpoint.url,
             self._keys[agency],
-            body,
+            revealed_body(body, agency, self._view),
             self.config.policy(),
             agency=agency,
             event_id=record.event_id,

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from fengqiao.cli.common import DataDir, LedgerOpt, cli_table, data_settings, open_codec, open_ledger
+from fengqiao.cli.personal import ReasonOpt, RevealOpt
 from fengqiao.console import err, fail, ledger_progress, out
 from fengqiao.reporting.case import handoff_met, render_case
 from fengqiao.settings import Settings
@@ -218,9 +219,13 @@ def audit_case(
     ] = None,
     data_dir: DataDir = None,
     ledger: LedgerOpt = None,
+    reveal: RevealOpt = False,
+    reason: ReasonOpt = None,
 ) -> None:
     """A case's timeline for an auditor: every event, who published it, when it was recorded, every
-    handoff with its deadline, rule, policy version and outcome. HTML is a page on its own, in Chinese."""
+    handoff with its deadline, rule, policy version and outcome. HTML is a page on its own, in Chinese.
+    Personal fields masked unless --reveal --reason (logged in the read log as the operator's)."""
+    from fengqiao.cli.personal import viewer
     from fengqiao.reporting.audit import render
     from fengqiao.schemas.codec import to_json
     from fengqiao.schemas.envelope import Envelope
@@ -259,7 +264,13 @@ def audit_case(
             }
         )
     agencies = {a.id: a.name for a in load_context(s.deployment).directory}
-    text = render(cases[case_id], rows, fmt, agencies=agencies)  # type: ignore[arg-type]
+    view, protection = viewer(s, "cli:audit case", reveal, reason)
+    try:  # one read (one read-log row) for the case and its events
+        shown = view({"case": cases[case_id], "rows": rows}, case_id=case_id)
+    finally:
+        if protection is not None:
+            protection.close()
+    text = render(shown["case"], shown["rows"], fmt, agencies=agencies)
     if out_file:
         out_file.write_text(text, encoding="utf-8")
         err.print(f"wrote {out_file}")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fengqiao.cli.common import BrokerOpt, RegistryOpt, endpoints, settings
+from fengqiao.cli.personal import ReasonOpt, RevealOpt, viewer
 from fengqiao.console import fail, out
 from fengqiao.reporting.case import render_case
 
@@ -20,11 +21,15 @@ def case_show(
     broker: BrokerOpt = None,
     registry: RegistryOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    reveal: RevealOpt = False,
+    reason: ReasonOpt = None,
 ) -> None:
-    """A case's current state and its events 案件当前状态."""
+    """A case's current state and its events 案件当前状态 (personal fields masked unless --reveal)."""
     import httpx
 
     s = settings(broker, registry)
+    if reveal and not (reason or "").strip():
+        raise fail("--reveal 须注明事由 --reason (a reveal needs a reason; it goes in the read log)")
     ep = endpoints(s)
     if not ep.workers:
         raise fail("no worker address known; run this next to `fengqiao up`")
@@ -38,7 +43,12 @@ def case_show(
     if r.status_code in (404, 421):
         raise fail(f"未找到案件 no case {case_id!r}", 1)
     r.raise_for_status()
-    case = r.json()
+    view, protection = viewer(s, "cli:case show", reveal, reason)
+    try:
+        case = view(r.json(), case_id=case_id)
+    finally:
+        if protection is not None:
+            protection.close()
     if as_json:
         print(json.dumps(case, ensure_ascii=False, indent=2))
         return

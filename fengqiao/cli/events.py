@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fengqiao.cli.common import BrokerOpt, RegistryOpt, run_coro, settings
+from fengqiao.cli.personal import ReasonOpt, RevealOpt, viewer
 from fengqiao.console import err, fail, out
 
 
@@ -48,13 +49,17 @@ def tail(
     ] = False,
     limit: Annotated[int | None, typer.Option(help="stop after N records")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    reveal: RevealOpt = False,
+    reason: ReasonOpt = None,
 ) -> None:
-    """Print decoded events with their envelope as they arrive."""
+    """Print decoded events with their envelope as they arrive (personal fields masked unless --reveal)."""
     from fengqiao.connectors.tail import tail_events
 
     s = settings(broker, registry)
+    view, protection = viewer(s, "cli:tail", reveal, reason)
 
-    def show(rec: dict[str, Any]) -> None:
+    def show(raw: dict[str, Any]) -> None:
+        rec = view(raw, case_id=str(raw.get("envelope", {}).get("subject") or ""))
         if as_json:
             out.print_json(json.dumps(rec, ensure_ascii=False)) if out.is_terminal else print(
                 json.dumps(rec, ensure_ascii=False), flush=True
@@ -67,5 +72,9 @@ def tail(
             )
             out.print(rec.get("data") if rec.get("data") is not None else f"[red]{rec.get('error')}[/]")
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run_coro(tail_events(s, topics or None, show, from_beginning=from_beginning, limit=limit))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run_coro(tail_events(s, topics or None, show, from_beginning=from_beginning, limit=limit))
+    finally:
+        if protection is not None:
+            protection.close()

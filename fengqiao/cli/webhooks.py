@@ -34,6 +34,19 @@ _COLOUR = {"delivered": "green", "already": "green", "failed": "red", "no-endpoi
 OUTCOMES = {k: f"[{_COLOUR[k]}]{text}[/]" for k, text in section("webhook_outcomes").items()}
 
 
+def _view(data_dir: Path | None) -> tuple[Any, Any]:
+    """Who sees what of the stored (sealed) payloads, as the sink does: (PersonalView, Protection)."""
+    from fengqiao.connectors.personal_view import PersonalView
+    from fengqiao.connectors.webhooks.sink import open_protection
+    from fengqiao.schemas.catalogue import load
+    from fengqiao.streams.workflows import load_context
+
+    s = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    protection = open_protection(s, load())
+    revealer = protection.revealer if protection is not None else None
+    return PersonalView(revealer, load_context(s.deployment).directory), protection
+
+
 def _state_dir(name: str, data_dir: Path | None) -> Path:
     s = Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     state = s.data_dir / "connectors" / name
@@ -99,10 +112,16 @@ def redeliver_cmd(
         raise fail("choose what to send again: --event ID, --agency AGENCY, or --all")
     cfg = _config(config)
     state = _state_dir(name, data_dir)
+    view, protection = _view(data_dir)
     try:
-        results = asyncio.run(redeliver(cfg, state, agency=agency, event_id=event, attempts=attempts))
+        results = asyncio.run(
+            redeliver(cfg, state, agency=agency, event_id=event, attempts=attempts, view=view)
+        )
     except ConnectorFailed as e:
         raise fail(str(e)) from None
+    finally:
+        if protection is not None:
+            protection.close()
     if not results:
         out.print("没有待重发的失败推送 no open failures match")
         return
