@@ -104,3 +104,43 @@ async def test_case_in_clear_for_a_judicial_office_masked_for_a_reader_without_t
         break
     else:
         pytest.fail("no agency reads the case without seeing personal data")
+
+
+async def test_tasks_in_clear_for_the_office_logged_per_case(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fengqiao.connectors.gateway import api
+
+    http, keys, reads = env
+    transport: Any = http._transport
+    sealed = transport.app.state.service.hub.cases[CASE]["facts"][NOTICE["type"]]["person"]
+
+    async def tasks(workers: list[str], agency: str) -> list[dict[str, Any]]:
+        task = {
+            "case_id": CASE,
+            "workflow": "release",
+            "handoff_id": f"{CASE}/acknowledge",
+            "step": "acknowledge",
+        }
+        return [
+            {
+                **task,
+                "task": "签收",
+                "state": "assigned",
+                "role": "obliged",
+                "obliged": agency,
+                "person": sealed,
+            }
+        ]
+
+    monkeypatch.setattr(api, "_tasks", tasks)
+    record, key = keys.add("qs-jo-1")
+    r = await http.get("/v1/tasks", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["tasks"][0]["person"]["id_number"] == PERSON["id_number"]
+    (read,) = reads.reads(agency="qs-jo-1")
+    assert (read.entry, read.case_id, read.key_id) == ("gateway:/v1/tasks", CASE, record.key_id)
+    _, key = keys.add("qs-xf")
+    r = await http.get("/v1/tasks", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200 and PERSON["name"] not in r.text
+    assert list(reads.reads(agency="qs-xf")) == []
