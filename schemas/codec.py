@@ -67,6 +67,8 @@ def _check_uncached(kind: str, value: Any) -> str | None:
             ric.validate(value)
         except StdnumError as e:
             return f"not a valid resident identity card number ({e.message})"
+        except (KeyError, LookupError):  # python-stdnum's place lookup: a region code it does not list
+            return f"not a valid resident identity card number (region code {value[:6]} is unknown)"
     elif kind == "division-code":
         return division_reason(value)
     return None

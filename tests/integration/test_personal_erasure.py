@@ -25,7 +25,7 @@ from fengqiao.streams.personal.reveal import ERASED, Reader
 from fengqiao.streams.publisher import Publisher
 
 NAME = "欧阳删除测"
-RIC = sample_ric(777_777, "339901")
+RIC = sample_ric(777_777)
 PHONE = "13912340777"
 CASE = "ERASE-1"
 
@@ -136,11 +136,11 @@ def test_personal_fields_travel_sealed_and_erasure_leaves_no_plaintext(
 
 def test_an_erasure_without_a_reason_or_basis_is_refused(hub: Hub, hub_settings: Settings) -> None:
     r = run_cli(
-        hub_settings.data_dir, "person", "erase", sample_ric(1, "339901"),
+        hub_settings.data_dir, "person", "erase", sample_ric(1),
         "--reason", "x", "--by", "y", "--basis", "because", "--yes",
     )  # fmt: skip
     assert r.returncode == 2 and "unknown --basis" in r.stderr
-    unknown = sample_ric(424_242, "339901")
+    unknown = sample_ric(424_242)
     r = run_cli(
         hub_settings.data_dir, "person", "erase", unknown,
         "--reason", "x", "--by", "y", "--basis", "retention-expired", "--yes",

@@ -134,3 +134,12 @@ def test_the_gm_suite_seals_with_sm4(tmp_path: Path) -> None:
         assert p.reveal(sealed, READER, clear=True)["person"] == notice()["person"]
     finally:
         p.close()
+
+
+def test_an_id_number_of_a_region_the_code_list_lacks_is_refused_with_a_reason() -> None:
+    """python-stdnum raised KeyError for it, which the gateway answered with a 500."""
+    from fengqiao.schemas.codec import _check
+    from fengqiao.schemas.samples import sample_ric
+
+    assert "region code 339901 is unknown" in (_check("cn.ric", sample_ric(5, "339901")) or "")
+    assert _check("cn.ric", sample_ric(5)) is None
